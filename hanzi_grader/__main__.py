@@ -1,0 +1,3 @@
+from hanzi_grader.cli import main
+
+main()
