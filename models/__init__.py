@@ -1,0 +1,1 @@
+"""The recognition models: Melnyk-Net classifier, template verifier, their bundle and training."""

@@ -1,0 +1,146 @@
+"""The batch API: a list of images (and targets) in, one ``Recognition`` per image out.
+
+Loaded once per process from a bundle; one forward pass per call gives both the class
+probabilities and the embeddings, whatever the mix of classify and verify requests. Unusable
+images get a ``Recognition`` with ``error`` set and never stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from hanzi_grader.errors import HanziError, InvalidTarget
+from hanzi_grader.settings import get_settings
+from models.bundle import Bundle, Manifest, load_bundle
+from models.cam import activation_map, feature_model, overlay
+from models.charset import LEVEL1_COUNT, char_of, index_of
+from models.melnyk_net import embedding_model
+from models.preprocessing import ImageSource, load_image, preprocess
+from models.results import Candidate, Recognition
+from models.verifier import decide_verdict, is_unknown, l2_normalize
+
+logger = logging.getLogger(__name__)
+
+
+class Recognizer:
+    """Classifier and verifier of one model bundle; load it once, call ``recognize`` often."""
+
+    def __init__(self, bundle: Bundle, *, max_pixels: int | None = None) -> None:
+        self.bundle = bundle
+        self.max_pixels = max_pixels
+        both = embedding_model(bundle.model)
+        size = bundle.manifest.input_size
+        # One trace for every batch size: no retracing as batches grow and shrink.
+        self._forward = tf.function(
+            lambda x: both(x, training=False),
+            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)],
+            autograph=False,  # a plain call: nothing to convert, and no warning about lambdas
+        )
+        self._features = None  # built on the first ``cam`` call
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> Recognizer:
+        """Load the bundle in ``path`` (default: the ``HANZI_MODEL_DIR`` setting)."""
+        settings = get_settings()
+        bundle = load_bundle(settings.model_dir if path is None else path)
+        return cls(bundle, max_pixels=settings.max_image_pixels)
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.bundle.manifest
+
+    @property
+    def trained(self) -> bool:
+        return self.manifest.trained
+
+    @property
+    def input_size(self) -> int:
+        return self.manifest.input_size
+
+    def prepare(self, image: ImageSource) -> np.ndarray:
+        """The network input for one image; ``InvalidImage`` if it is unusable."""
+        return preprocess(load_image(image, max_pixels=self.max_pixels), self.input_size)
+
+    def recognize(
+        self,
+        images: Sequence[ImageSource],
+        targets: Sequence[str | None] | None = None,
+        top_n: int = 5,
+    ) -> list[Recognition]:
+        """One ``Recognition`` per image, in order; ``targets[i]`` (if given) is verified."""
+        if targets is not None and len(targets) != len(images):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        targets = list(targets) if targets is not None else [None] * len(images)
+        results: list[Recognition | None] = [None] * len(images)
+        inputs, valid = [], []
+        for i, image in enumerate(images):
+            try:
+                inputs.append(self.prepare(image))
+                valid.append(i)
+            except HanziError as error:
+                results[i] = Recognition(
+                    target=targets[i], error=str(error), error_type=type(error).__name__
+                )
+        if inputs:
+            started = time.perf_counter()
+            probabilities, embeddings = self._forward(np.stack(inputs))
+            logger.debug(
+                "forward pass of %d images in %.1f ms",
+                len(inputs),
+                (time.perf_counter() - started) * 1000,
+            )
+            embeddings = l2_normalize(np.asarray(embeddings))
+            for row, i in enumerate(valid):
+                results[i] = self._one(
+                    np.asarray(probabilities[row]), embeddings[row], targets[i], top_n
+                )
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _one(
+        self, probabilities: np.ndarray, embedding: np.ndarray, target: str | None, top_n: int
+    ) -> Recognition:
+        manifest = self.manifest
+        known = probabilities[:LEVEL1_COUNT]
+        best = np.argsort(-known, kind="stable")[:top_n]
+        recognition = Recognition(
+            candidates=[Candidate(char_of(int(k)), float(known[k])) for k in best],
+            unknown=is_unknown(probabilities, manifest.thresholds, manifest.unknown_index),
+            target=target,
+        )
+        if target is None:
+            return recognition
+        try:
+            target_index: int | None = index_of(target)
+        except InvalidTarget:
+            target_index = None
+        has_template = target_index is not None and bool(self.bundle.template_mask[target_index])
+        if has_template:
+            template = self.bundle.templates[target_index]
+            recognition.similarity = float(np.dot(embedding, template))
+        recognition.verdict = decide_verdict(
+            target_index=target_index,
+            has_template=has_template,
+            similarity=recognition.similarity,
+            probabilities=probabilities,
+            thresholds=manifest.thresholds,
+            unknown_index=manifest.unknown_index,
+        )
+        return recognition
+
+    def cam(self, image: ImageSource, class_index: int | None = None) -> Image.Image:
+        """A heat map of where the network saw ``class_index`` (default: its best guess)."""
+        x = self.prepare(image)
+        if self._features is None:
+            self._features = feature_model(self.bundle.model)
+        features, probabilities = self._features(x[None], training=False)
+        if class_index is None:
+            class_index = int(np.argmax(np.asarray(probabilities)[0, :LEVEL1_COUNT]))
+        heat = activation_map(self.bundle.model, np.asarray(features)[0], class_index)
+        return overlay(x[:, :, 0], heat)

@@ -1,0 +1,121 @@
+"""The template verifier (after HSK1 v5): "is this image a correct rendering of TARGET?".
+
+The embedding is the pooled feature vector before dropout, L2-normalised. A class's template is
+the mean normalised embedding of its samples, normalised again; the similarity is the cosine
+between a sample and its target's template. Pure numpy: the worker's grading code and the
+calibration tools use it without TensorFlow. Every threshold comes from the model bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from models.results import Verdict
+
+
+def l2_normalize(vectors: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
+    """``vectors`` scaled to unit length along ``axis`` (zero vectors stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=axis, keepdims=True)
+    return vectors / np.maximum(norms, eps)
+
+
+def build_templates(
+    embeddings: np.ndarray, labels: np.ndarray, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(templates (num_classes, dim), mask (num_classes,) of classes that have samples).
+
+    Each template is the mean of its class's normalised embeddings, normalised again; labels
+    outside 0..num_classes-1 (the Unknown class) are ignored.
+    """
+    embeddings = l2_normalize(embeddings)
+    labels = np.asarray(labels, dtype=np.int64)
+    keep = (labels >= 0) & (labels < num_classes)
+    sums = np.zeros((num_classes, embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels[keep], embeddings[keep])
+    mask = np.bincount(labels[keep], minlength=num_classes) > 0
+    return l2_normalize(sums), mask
+
+
+def similarities(embeddings: np.ndarray, templates: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Cosine of each embedding with the template of its target class index."""
+    return np.einsum("ij,ij->i", l2_normalize(embeddings), templates[targets]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The verifier's operating point, stored in the bundle's manifest and calibrated there.
+
+    - ``accept_similarity``: at or above, the rendering is ``correct``.
+    - ``wrong_similarity``: below it the sample is unlike the target: ``wrong_character`` when
+      another class clearly wins, ``unknown`` when nothing known does.
+    - ``unknown_confidence``: a top probability under it means "not a known character".
+    - ``wrong_confidence``: the probability another class needs to "clearly win".
+    """
+
+    accept_similarity: float
+    wrong_similarity: float
+    unknown_confidence: float
+    wrong_confidence: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        """From a manifest's ``thresholds``; ``ValueError`` naming missing or bad fields."""
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise ValueError(f"thresholds lack {', '.join(missing)}; got {sorted(data)}")
+        values = {}
+        for name in names:
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"threshold {name} must be a number, got {value!r}")
+            values[name] = float(value)
+        return cls(**values)
+
+
+def is_unknown(
+    probabilities: np.ndarray, thresholds: Thresholds, unknown_index: int | None
+) -> bool:
+    """Not a known character: the Unknown class wins, or no known class is confident enough."""
+    probabilities = np.asarray(probabilities)
+    if unknown_index is not None and int(np.argmax(probabilities)) == unknown_index:
+        return True
+    known = probabilities[:unknown_index] if unknown_index is not None else probabilities
+    return float(known.max()) < thresholds.unknown_confidence
+
+
+def decide_verdict(
+    *,
+    target_index: int | None,
+    has_template: bool,
+    similarity: float | None,
+    probabilities: np.ndarray,
+    thresholds: Thresholds,
+    unknown_index: int | None,
+) -> Verdict:
+    """The verdict for one image against its target.
+
+    ``target_index`` is None for a target outside the character set. Missing strokes keep the
+    target as the best guess but lower the similarity: ``incomplete_or_unclear``.
+    """
+    if target_index is None or not has_template or similarity is None:
+        return Verdict.INVALID_TARGET
+    if similarity >= thresholds.accept_similarity:
+        return Verdict.CORRECT
+    probabilities = np.asarray(probabilities)
+    low_similarity = similarity < thresholds.wrong_similarity
+    if low_similarity and is_unknown(probabilities, thresholds, unknown_index):
+        return Verdict.UNKNOWN
+    known = probabilities[:unknown_index] if unknown_index is not None else probabilities
+    best = int(np.argmax(known))
+    other_wins = best != target_index and float(known[best]) >= thresholds.wrong_confidence
+    if low_similarity and other_wins:
+        return Verdict.WRONG_CHARACTER
+    return Verdict.INCOMPLETE_OR_UNCLEAR

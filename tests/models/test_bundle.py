@@ -1,0 +1,122 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from hanzi_grader.errors import ModelUnavailable
+from hanzi_grader.settings import SHIPPED_MODEL_DIR
+from models.bundle import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TEMPLATES_FILE,
+    load_bundle,
+    load_manifest,
+    save_bundle,
+)
+from models.charset import CLASSES_SHA256
+
+
+@pytest.fixture()
+def bundle_copy(tiny_bundle, tmp_path):
+    return shutil.copytree(tiny_bundle, tmp_path / "copy")
+
+
+def rewrite_manifest(path, **changes):
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    manifest.update(changes)
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_untrained_bundle_is_complete_and_says_so(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    manifest = bundle.manifest
+    assert manifest.trained is False
+    assert manifest.architecture == "melnyk-tiny-32" and manifest.input_size == 32
+    assert manifest.num_classes == 3756 and manifest.has_unknown_class
+    assert manifest.unknown_index == 3755
+    assert manifest.classes_sha256 == CLASSES_SHA256
+    assert bundle.templates.shape == (3755, manifest.embedding_dim)
+    assert bundle.template_mask.sum() > 3700  # the Kai font draws (nearly) every character
+    norms = np.linalg.norm(bundle.templates[bundle.template_mask], axis=1)
+    np.testing.assert_allclose(norms, 1, atol=1e-2)
+    thresholds = manifest.thresholds
+    assert thresholds.wrong_similarity <= thresholds.accept_similarity <= 1.0
+
+
+def test_save_and_load_round_trip_keeps_model_outputs(tiny_bundle, tmp_path):
+    bundle = load_bundle(tiny_bundle)
+    saved = save_bundle(
+        tmp_path / "again",
+        model=bundle.model,
+        architecture="melnyk-tiny-32",
+        templates=bundle.templates,
+        template_mask=bundle.template_mask,
+        thresholds=bundle.manifest.thresholds,
+        version="test-1",
+        trained=True,
+        evaluation={"top1": 0.5},
+    )
+    again = load_bundle(saved)
+    assert again.manifest.version == "test-1" and again.manifest.trained
+    assert again.manifest.evaluation == {"top1": 0.5}
+    x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+    np.testing.assert_array_equal(again.model.predict_on_batch(x), bundle.model.predict_on_batch(x))
+
+
+def test_missing_directory_and_files(tiny_bundle, bundle_copy, tmp_path):
+    with pytest.raises(ModelUnavailable, match="nowhere"):
+        load_bundle(tmp_path / "nowhere")
+    (bundle_copy / TEMPLATES_FILE).unlink()
+    with pytest.raises(ModelUnavailable, match=f"no {TEMPLATES_FILE}"):
+        load_bundle(bundle_copy)
+    (bundle_copy / MANIFEST_FILE).unlink()
+    with pytest.raises(ModelUnavailable, match=f"no {MANIFEST_FILE}"):
+        load_bundle(bundle_copy)
+
+
+def test_corrupt_manifest(bundle_copy):
+    (bundle_copy / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(ModelUnavailable, match="corrupt manifest"):
+        load_manifest(bundle_copy)
+
+
+def test_manifest_missing_fields_are_named(bundle_copy):
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    del manifest["thresholds"]
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelUnavailable, match="thresholds"):
+        load_bundle(bundle_copy)
+
+
+def test_model_file_changed_after_the_manifest(bundle_copy):
+    with (bundle_copy / MODEL_FILE).open("ab") as stream:
+        stream.write(b"tampered")
+    with pytest.raises(ModelUnavailable, match=r"model\.keras is corrupt.*sha256"):
+        load_bundle(bundle_copy)
+
+
+def test_other_class_list_is_refused(bundle_copy):
+    rewrite_manifest(bundle_copy, classes_sha256="0" * 64)
+    with pytest.raises(ModelUnavailable, match="another class list"):
+        load_bundle(bundle_copy)
+
+
+def test_templates_of_the_wrong_shape(bundle_copy):
+    np.savez_compressed(
+        bundle_copy / TEMPLATES_FILE, templates=np.zeros((10, 3)), mask=np.ones(10, bool)
+    )
+    from models.bundle import file_sha256
+
+    rewrite_manifest(bundle_copy, templates_sha256=file_sha256(bundle_copy / TEMPLATES_FILE))
+    with pytest.raises(ModelUnavailable, match=r"shape \(10, 3\)"):
+        load_bundle(bundle_copy)
+
+
+def test_the_shipped_bundle_loads_and_is_small():
+    manifest = load_manifest(SHIPPED_MODEL_DIR)
+    total = sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir())
+    assert total < 25_000_000
+    assert manifest.num_classes == 3756
+    if not manifest.trained:
+        assert manifest.architecture == "melnyk-compact-64"

@@ -1,0 +1,118 @@
+import sys
+
+import numpy as np
+import pytest
+
+from models.results import Verdict
+from models.verifier import (
+    Thresholds,
+    build_templates,
+    decide_verdict,
+    is_unknown,
+    l2_normalize,
+    similarities,
+)
+
+THRESHOLDS = Thresholds(
+    accept_similarity=0.8, wrong_similarity=0.5, unknown_confidence=0.3, wrong_confidence=0.5
+)
+UNKNOWN = 3  # three known classes and an Unknown output
+
+
+def probabilities(*values: float) -> np.ndarray:
+    return np.array(values, dtype=np.float32)
+
+
+def verdict(similarity, probs, target=0, has_template=True, unknown_index=UNKNOWN):
+    return decide_verdict(
+        target_index=target,
+        has_template=has_template,
+        similarity=similarity,
+        probabilities=probs,
+        thresholds=THRESHOLDS,
+        unknown_index=unknown_index,
+    )
+
+
+def test_l2_normalize_gives_unit_vectors_and_keeps_zeros():
+    out = l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_templates_are_renormalised_means_of_normalised_embeddings():
+    embeddings = np.array([[10.0, 0.0], [0.0, 1.0], [0.0, 5.0], [1.0, 1.0]])
+    labels = np.array([0, 0, 1, 3])  # label 3 (Unknown) has no template
+    templates, mask = build_templates(embeddings, labels, num_classes=3)
+    np.testing.assert_allclose(templates[0], [np.sqrt(0.5), np.sqrt(0.5)], rtol=1e-6)
+    np.testing.assert_allclose(templates[1], [0.0, 1.0])
+    np.testing.assert_allclose(templates[2], [0.0, 0.0])
+    assert mask.tolist() == [True, True, False]
+
+
+def test_similarity_is_the_cosine_to_the_target_template():
+    templates = l2_normalize(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    sims = similarities(np.array([[2.0, 2.0], [0.0, 3.0]]), templates, np.array([0, 1]))
+    np.testing.assert_allclose(sims, [np.sqrt(0.5), 1.0], rtol=1e-6)
+
+
+def test_correct_when_the_similarity_reaches_the_threshold():
+    assert verdict(0.8, probabilities(0.9, 0.05, 0.03, 0.02)) is Verdict.CORRECT
+    # even when the classifier prefers another class: the template decides
+    assert verdict(0.95, probabilities(0.3, 0.6, 0.05, 0.05)) is Verdict.CORRECT
+
+
+def test_wrong_character_when_another_class_clearly_wins_and_similarity_is_low():
+    assert verdict(0.2, probabilities(0.05, 0.9, 0.03, 0.02)) is Verdict.WRONG_CHARACTER
+
+
+def test_missing_strokes_are_incomplete_when_the_target_still_wins():
+    assert verdict(0.6, probabilities(0.9, 0.05, 0.03, 0.02)) is Verdict.INCOMPLETE_OR_UNCLEAR
+    assert verdict(0.3, probabilities(0.7, 0.2, 0.05, 0.05)) is Verdict.INCOMPLETE_OR_UNCLEAR
+
+
+def test_close_call_is_incomplete_not_wrong():
+    # another class wins, but not clearly, or the similarity is not low
+    assert verdict(0.3, probabilities(0.35, 0.45, 0.1, 0.1)) is Verdict.INCOMPLETE_OR_UNCLEAR
+    assert verdict(0.7, probabilities(0.05, 0.9, 0.03, 0.02)) is Verdict.INCOMPLETE_OR_UNCLEAR
+
+
+def test_unknown_when_the_unknown_class_wins_or_nothing_is_confident():
+    assert verdict(0.1, probabilities(0.1, 0.1, 0.1, 0.7)) is Verdict.UNKNOWN
+    assert verdict(0.1, probabilities(0.25, 0.25, 0.25, 0.25)) is Verdict.UNKNOWN
+    assert (
+        verdict(0.1, probabilities(0.25, 0.25, 0.5), unknown_index=None) is Verdict.WRONG_CHARACTER
+    )
+    # a high similarity overrides the Unknown class
+    assert verdict(0.9, probabilities(0.1, 0.1, 0.1, 0.7)) is Verdict.CORRECT
+
+
+def test_invalid_target_without_an_index_or_a_template():
+    probs = probabilities(0.9, 0.05, 0.03, 0.02)
+    assert verdict(None, probs, target=None) is Verdict.INVALID_TARGET
+    assert verdict(0.9, probs, has_template=False) is Verdict.INVALID_TARGET
+
+
+def test_is_unknown_uses_the_confidence_threshold():
+    assert is_unknown(probabilities(0.29, 0.2, 0.2, 0.31), THRESHOLDS, UNKNOWN)
+    assert not is_unknown(probabilities(0.31, 0.2, 0.2, 0.29), THRESHOLDS, UNKNOWN)
+    assert is_unknown(probabilities(0.29, 0.71), THRESHOLDS, 1)
+
+
+def test_thresholds_round_trip_and_refuse_bad_manifests():
+    assert Thresholds.from_dict(THRESHOLDS.to_dict()) == THRESHOLDS
+    with pytest.raises(ValueError, match="wrong_confidence"):
+        Thresholds.from_dict(
+            {"accept_similarity": 1, "wrong_similarity": 1, "unknown_confidence": 1}
+        )
+    bad = {**THRESHOLDS.to_dict(), "accept_similarity": "high"}
+    with pytest.raises(ValueError, match="'high'"):
+        Thresholds.from_dict(bad)
+
+
+def test_the_verifier_does_not_import_tensorflow():
+    assert "models.verifier" in sys.modules
+    import subprocess
+
+    code = "import sys, models.verifier; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
