@@ -1,0 +1,158 @@
+"""The training loop's source of samples: labelled, preprocessed batches made on the fly.
+
+``SampleGenerator`` holds only plain settings and a seeded ``np.random.Generator``, so it
+pickles and can be sent to (or built inside) spawned worker processes; each process loads the
+stroke data once. Give every worker its own stream with ``for_worker(i)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hanzi_grader.errors import InvalidImage
+from models.charset import CLASSES
+from models.preprocessing import preprocess
+from models.training.fonts import HELDOUT_FONTS, TRAIN_FONTS, FontSpec, render_font_character
+from models.training.synth import (
+    HandwritingStyle,
+    prepared_character,
+    render_character,
+    render_outline_character,
+)
+from models.training.unknowns import render_unknown
+
+# Separate seed spaces: a training seed never reproduces an evaluation sample.
+TRAIN_STREAM = 0
+HELDOUT_STREAM = 1
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class SampleGenerator:
+    """Endless labelled samples of ``classes`` plus an Unknown class.
+
+    Labels are positions in ``classes``; the Unknown class is ``len(classes)`` (3755 for the
+    full character set). A share ``unknown_fraction`` of samples is Unknown, a share
+    ``font_fraction`` of the class samples comes from distorted fonts, ``brush_fraction`` from
+    the stroke outlines (a brush), the rest from the pen synthesiser. ``heldout=True``
+    switches to evaluation's seed space and to the held-out fonts (a style never seen in
+    training); pass ``style=HandwritingStyle.stress()`` for a harsher handwriting regime too.
+    """
+
+    classes: Sequence[str] = CLASSES
+    seed: int = 0
+    size: int = 96
+    unknown_fraction: float = 0.05
+    font_fraction: float = 0.2
+    brush_fraction: float = 0.1
+    style: HandwritingStyle | None = None
+    heldout: bool = False
+    render_size: int | None = None  # long side of the raw render; defaults to ``size``
+    worker: int = 0
+
+    def __post_init__(self) -> None:
+        self.classes = tuple(self.classes)
+        if not self.classes:
+            raise ValueError("classes is empty")
+        fractions = (self.unknown_fraction, self.font_fraction, self.brush_fraction)
+        if not all(0.0 <= f <= 1.0 for f in fractions) or sum(fractions[1:]) > 1.0:
+            raise ValueError(
+                f"fractions must lie in [0, 1] (font + brush at most 1), got "
+                f"unknown_fraction={self.unknown_fraction}, font_fraction={self.font_fraction}, "
+                f"brush_fraction={self.brush_fraction}"
+            )
+        if self.style is None:
+            self.style = HandwritingStyle()
+        stream = HELDOUT_STREAM if self.heldout else TRAIN_STREAM
+        self.rng = np.random.default_rng([self.seed, stream, self.worker])
+
+    @property
+    def unknown_label(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes) + 1
+
+    @property
+    def fonts(self) -> tuple[FontSpec, ...]:
+        return HELDOUT_FONTS if self.heldout else TRAIN_FONTS
+
+    def for_worker(self, index: int) -> SampleGenerator:
+        """A copy with its own independent random stream, for worker process ``index``."""
+        clone = copy.copy(self)
+        clone.worker = index
+        clone.__post_init__()
+        return clone
+
+    def render(self, label: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One raw (not preprocessed) uint8 sample of class ``label``."""
+        rng = rng or self.rng
+        size = self.render_size or self.size
+        if label == self.unknown_label:
+            return render_unknown(rng, size=size, style=self.style, fonts=self.fonts)[0]
+        char = self.classes[label]
+        source = rng.random()
+        if source < self.font_fraction:
+            return render_font_character(char, rng, fonts=self.fonts, size=size, style=self.style)
+        if source < self.font_fraction + self.brush_fraction:
+            return render_outline_character(char, rng, size=size, style=self.style)
+        return render_character(char, rng, size=size, style=self.style)
+
+    def sample(self, label: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One preprocessed sample (size, size, 1) of class ``label`` (re-drawn if inkless)."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return preprocess(self.render(label, rng), self.size)
+            except InvalidImage:
+                continue  # a render the preprocessing sees as blank: draw another
+        raise RuntimeError(f"{MAX_ATTEMPTS} renders of label {label} in a row had no ink")
+
+    def labels(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """``n`` labels: Unknown with probability ``unknown_fraction``, else a uniform class."""
+        rng = rng or self.rng
+        y = rng.integers(0, len(self.classes), n)
+        y[rng.random(n) < self.unknown_fraction] = self.unknown_label
+        return y
+
+    def batch(
+        self, n: int, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)``: x float32 (n, size, size, 1) preprocessed, y int64 labels.
+
+        With ``rng`` the batch depends only on it (e.g. seeded by epoch and batch index, so
+        any worker can make any batch); without, the generator's own stream advances.
+        """
+        rng = rng or self.rng
+        y = self.labels(n, rng)
+        x = np.empty((n, self.size, self.size, 1), dtype=np.float32)
+        for i, label in enumerate(y):
+            x[i] = self.sample(int(label), rng)
+        return x, y
+
+
+def incomplete_sample(
+    char: str,
+    rng: np.random.Generator,
+    n_missing: int = 1,
+    *,
+    size: int = 96,
+    style: HandwritingStyle | None = None,
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``char`` handwritten with ``n_missing`` strokes left out: (uint8 image, their indices).
+
+    The rest of the character stays where it would have been, and no joining trail passes
+    through a missing stroke, so the missing strokes' ink is really gone.
+    """
+    n_strokes = prepared_character(char).n_strokes
+    if not 1 <= n_missing < n_strokes:
+        raise ValueError(
+            f"{char!r} has {n_strokes} strokes; cannot leave out {n_missing} and keep any"
+        )
+    missing = tuple(sorted(int(i) for i in rng.choice(n_strokes, n_missing, replace=False)))
+    image = render_character(char, rng, size=size, omit_strokes=missing, style=style)
+    return image, missing
