@@ -1,0 +1,196 @@
+"""Reading and writing attempts: the idempotent batch insert and a student's history.
+
+Plain keyword-only functions over a caller's session; the caller owns the transaction, so a
+worker's whole batch is one ``with transaction() as session:`` block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hanzi_grader.schema import Attempt, Sheet, Student
+
+DONE = "done"
+FAILED = "failed"
+CORRECT = "correct"
+
+
+def record_attempts(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert one attempt per row, skipping job ids already stored; return the ids inserted.
+
+    Each row maps ``Attempt`` column names to values. Students and sheets named by the rows
+    are created when new. A re-delivered job finds its job id taken and inserts nothing, so
+    the same job never makes two attempts, even when two workers race.
+    """
+    if not rows:
+        return set()
+    _ensure_students(session=session, ids={r["student_id"] for r in rows if r.get("student_id")})
+    _ensure_sheets(session=session, rows=rows)
+    # Every row names every column: a multi-row VALUES clause needs the same keys in each.
+    columns = [c.key for c in Attempt.__table__.columns if c.key != "id"]
+    values = [{column: r.get(column) for column in columns} for r in rows]
+    statement = (
+        _insert_ignoring_conflicts(session, Attempt, "job_id")
+        .values(values)
+        .returning(Attempt.job_id)
+    )
+    return set(session.scalars(statement))
+
+
+def attempts_by_job_id(*, session: Session, job_ids: Iterable[str]) -> dict[str, Attempt]:
+    """The stored attempts among ``job_ids``, keyed by job id."""
+    job_ids = list(job_ids)
+    if not job_ids:
+        return {}
+    found = session.scalars(select(Attempt).where(Attempt.job_id.in_(job_ids)))
+    return {attempt.job_id: attempt for attempt in found}
+
+
+def _ensure_students(*, session: Session, ids: set[str]) -> None:
+    if ids:
+        statement = _insert_ignoring_conflicts(session, Student, "id")
+        session.execute(statement.values([{"id": id_} for id_ in sorted(ids)]))
+
+
+def _ensure_sheets(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    sheets = {r["sheet_id"]: r.get("student_id") for r in rows if r.get("sheet_id")}
+    if sheets:
+        statement = _insert_ignoring_conflicts(session, Sheet, "id")
+        values = [{"id": id_, "student_id": student} for id_, student in sorted(sheets.items())]
+        session.execute(statement.values(values))
+
+
+def _insert_ignoring_conflicts(session: Session, table: type, column: str) -> Insert:
+    # INSERT .. ON CONFLICT (column) DO NOTHING, in the dialect of the session's database.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[column])
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[column])
+    raise NotImplementedError(f"no idempotent insert for database dialect {dialect!r}")
+
+
+# -- history -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CharacterStats:
+    """How a student does on one target character (graded attempts only)."""
+
+    char: str
+    attempts: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.attempts if self.attempts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "char": self.char,
+            "attempts": self.attempts,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+        }
+
+
+@dataclass(frozen=True)
+class History:
+    """A student's attempts over time, accuracy per target character, and what to practise."""
+
+    student: str
+    attempts: list[Attempt]
+    per_character: list[CharacterStats]
+    weakest: list[CharacterStats]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "student": self.student,
+            "attempt_count": len(self.attempts),
+            "graded_count": sum(a.status == DONE for a in self.attempts),
+            "failed_count": sum(a.status == FAILED for a in self.attempts),
+            "attempts": [attempt_to_dict(a) for a in self.attempts],
+            "per_character": [s.to_dict() for s in self.per_character],
+            "weakest": [s.to_dict() for s in self.weakest],
+        }
+
+
+def student_history(*, session: Session, student: str, weakest_count: int = 5) -> History:
+    """Every attempt of ``student`` (oldest first) with per-character accuracy.
+
+    Accuracy counts graded attempts with a target: ``correct`` verdicts over all of them.
+    The weakest characters are the least accurate, the most practised first among equals.
+    """
+    attempts = list(
+        session.scalars(
+            select(Attempt)
+            .where(Attempt.student_id == student)
+            .order_by(Attempt.created_at, Attempt.id)
+        )
+    )
+    per_character = character_stats(session=session, student=student)
+    weakest = sorted(
+        (s for s in per_character if s.correct < s.attempts),
+        key=lambda s: (s.accuracy, -s.attempts, s.char),
+    )[:weakest_count]
+    return History(student, attempts, per_character, weakest)
+
+
+def character_stats(*, session: Session, student: str) -> list[CharacterStats]:
+    """Graded attempts and correct verdicts per target character, in character order."""
+    correct = func.sum(case((Attempt.verdict == CORRECT, 1), else_=0))
+    statement = (
+        select(Attempt.target, func.count(), correct)
+        .where(
+            Attempt.student_id == student,
+            Attempt.status == DONE,
+            Attempt.target.is_not(None),
+        )
+        .group_by(Attempt.target)
+        .order_by(Attempt.target)
+    )
+    return [CharacterStats(t, int(n), int(c or 0)) for t, n, c in session.execute(statement)]
+
+
+def attempt_to_dict(attempt: Attempt) -> dict[str, Any]:
+    """An attempt as JSON-ready data, as `hanzi history --json` and the result backend show it."""
+    return {
+        "job_id": attempt.job_id,
+        "student": attempt.student_id,
+        "status": attempt.status,
+        "target": attempt.target,
+        "predicted": attempt.predicted_char,
+        "candidates": attempt.predicted,
+        "confidence": attempt.confidence,
+        "unknown": attempt.unknown,
+        "similarity": attempt.similarity,
+        "verdict": attempt.verdict,
+        "error": attempt.error,
+        "error_type": attempt.error_type,
+        "sheet_id": attempt.sheet_id,
+        "cell": _cell(attempt),
+        "image_sha256": attempt.image_sha256,
+        "model_version": attempt.model_version,
+        "batch_size": attempt.batch_size,
+        "queue_ms": attempt.queue_ms,
+        "recognize_ms": attempt.recognize_ms,
+        "created_at": _iso(attempt.created_at),
+        "processed_at": _iso(attempt.processed_at),
+    }
+
+
+def _cell(attempt: Attempt) -> list[int] | None:
+    if attempt.cell_row is None or attempt.cell_col is None:
+        return None
+    return [attempt.cell_row, attempt.cell_col]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

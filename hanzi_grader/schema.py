@@ -1,0 +1,111 @@
+"""The database schema: students, their homework sheets, and every graded attempt.
+
+These are SQLAlchemy 2.0 declarative tables. In this project "model" means a recognition
+network (``models/``), so these are called the tables or the schema. ``migrations/`` is
+generated from, and checked against, ``Base.metadata``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names, so that migrations can drop what they created.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID_LENGTH = 64
+# JSONB on Postgres (indexable, compact); plain JSON text elsewhere.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the hanzi-grader tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Student(Base):
+    """A learner, known by the id the learning platform gave them."""
+
+    __tablename__ = "students"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Sheet(Base):
+    """A scanned homework sheet whose cells are graded as separate attempts."""
+
+    __tablename__ = "sheets"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    student_id: Mapped[str | None] = mapped_column(ForeignKey("students.id"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Attempt(Base):
+    """One graded job: what was written, what the models saw, and how long it took.
+
+    ``status`` is ``done`` for a graded image and ``failed`` for a bad job (``error`` and
+    ``error_type`` then say why). ``student_id`` is empty only for a payload so malformed
+    that it named no student.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_student_created", "student_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    student_id: Mapped[str | None] = mapped_column(ForeignKey("students.id"))
+    sheet_id: Mapped[str | None] = mapped_column(ForeignKey("sheets.id"))
+    cell_row: Mapped[int | None] = mapped_column(Integer)
+    cell_col: Mapped[int | None] = mapped_column(Integer)
+
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    image_bytes: Mapped[int | None] = mapped_column(Integer)
+    target: Mapped[str | None] = mapped_column(String(8))
+    top_n: Mapped[int | None] = mapped_column(Integer)
+
+    status: Mapped[str] = mapped_column(String(16))
+    predicted: Mapped[list | None] = mapped_column(JsonDocument)  # [{"char", "confidence"}...]
+    predicted_char: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    unknown: Mapped[bool | None] = mapped_column(Boolean)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_type: Mapped[str | None] = mapped_column(String(64))
+
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    queue_ms: Mapped[float | None] = mapped_column(Float)  # submitted -> batch started
+    recognize_ms: Mapped[float | None] = mapped_column(Float)  # the batch's model call
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # submitted
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

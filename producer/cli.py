@@ -1,0 +1,302 @@
+"""``hanzi submit``, ``hanzi history`` and ``hanzi demo``: the producer's command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hanzi_grader.errors import HanziError
+from hanzi_grader.settings import PACKAGE_ROOT, get_settings
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+EXAMPLES_DIR = PACKAGE_ROOT / "examples"
+DEMO_STUDENT = "demo-student"
+WORKER_STOP_TIMEOUT_S = 30
+T = TypeVar("T")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-s", "--student", required=True, help="The student's id.")
+@click.option("-t", "--target", default=None,
+              help="The character the student meant to write (verify); omit to classify.")
+@click.option("-n", "--top-n", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Candidates to keep per image.")
+@click.option("--sheet", default=None, help="The homework sheet the images come from.")
+@click.option("--job-id", default=None,
+              help="Your own job id (one image only): the same id twice is graded once.")
+@click.option("-w", "--wait", is_flag=True, help="Wait for the results and print them.")
+@click.option("--timeout", type=float, default=120.0, show_default=True,
+              help="Seconds to wait for all results, with --wait.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int,
+           sheet: str | None, job_id: str | None, wait: bool, timeout: float,
+           as_json: bool) -> None:
+    """Submit image files (or folders of them) as grading jobs for STUDENT."""
+    files = _guarded(lambda: image_files(paths))
+    if job_id is not None and len(files) != 1:
+        _fail(f"--job-id names one job, but {len(files)} images were given")
+    job_ids = _guarded(lambda: _submit_files(files, student=student, target=target,
+                                             top_n=top_n, sheet=sheet, job_id=job_id))
+    if not wait:
+        _print_submitted(files, job_ids, as_json=as_json)
+        return
+    outcomes = _guarded(lambda: _collect(job_ids, timeout=timeout))
+    _print_results(files, outcomes, as_json=as_json)
+
+
+@click.command()
+@click.argument("student")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def history(student: str, as_json: bool) -> None:
+    """Show STUDENT's attempts over time, accuracy per character, and what to practise next."""
+    data = _guarded(lambda: _history(student))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_history(data))
+
+
+@click.command()
+@click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-s", "--student", default=DEMO_STUDENT, show_default=True)
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Seconds to wait for the worker to grade everything.")
+def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
+    """Run the whole path: start a worker, grade the example images, print the history.
+
+    Uses examples/*.png unless IMAGES are given. Runs on the embedded SQLite broker and
+    database unless HANZI_BROKER_URL / HANZI_DATABASE_URL point at Redis and Postgres.
+    """
+    from hanzi_grader import database
+
+    settings = get_settings()
+    files = _guarded(lambda: image_files(images or (EXAMPLES_DIR,)))
+    click.echo(f"broker {_redact(settings.effective_broker_url)}, "
+               f"database {_redact(settings.effective_database_url)}")
+    _guarded(database.upgrade)
+    log_path = settings.home / "demo-worker.log"
+    with running_worker(log_path) as worker_process:
+        click.echo(f"worker started (pid {worker_process.pid}, log {log_path}); "
+                   f"submitting {len(files)} images for {student}")
+        job_ids = _guarded(lambda: [
+            _submit_files([path], student=student, target=target_from_name(path))[0]
+            for path in files
+        ])
+        outcomes = _guarded(lambda: _collect(job_ids, timeout=timeout, worker=worker_process,
+                                             log_path=log_path))
+    click.echo()
+    _print_results(files, outcomes, as_json=False)
+    click.echo()
+    click.echo(format_history(_guarded(lambda: _history(student))))
+
+
+# -- submitting and waiting --------------------------------------------------------------
+
+
+def image_files(paths: Sequence[Path]) -> list[Path]:
+    """The image files named by ``paths``, folders expanded (sorted, recursively)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise click.UsageError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) "
+                                       f"in folder {str(path)!r}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise click.UsageError(f"no such file or folder: {str(path)!r}")
+    return files
+
+
+def target_from_name(path: Path) -> str | None:
+    """The target character a file name announces (``永.png``, ``03_永.png``), if any."""
+    from models.charset import is_known
+
+    last = path.stem.replace("-", "_").split("_")[-1]
+    return last if is_known(last) else None
+
+
+def _submit_files(files: Sequence[Path], *, student: str, target: str | None, top_n: int = 5,
+                  sheet: str | None = None, job_id: str | None = None) -> list[str]:
+    from tqdm import tqdm
+
+    from producer import client
+
+    with tqdm(total=len(files), unit="image", disable=len(files) < 10, file=sys.stderr,
+              desc="submitting") as bar:
+        return client.submit_many(files, student=student, target=target, top_n=top_n,
+                                  sheet=sheet, job_ids=[job_id] if job_id else None,
+                                  on_submitted=lambda _: bar.update())
+
+
+def _collect(job_ids: Sequence[str], *, timeout: float,
+             worker: subprocess.Popen | None = None,
+             log_path: Path | None = None) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    from producer import client
+
+    deadline = time.monotonic() + timeout
+    outcomes = []
+    with tqdm(total=len(job_ids), unit="job", disable=len(job_ids) < 10, file=sys.stderr,
+              desc="grading") as bar:
+        for job_id in job_ids:
+            while True:
+                try:
+                    outcomes.append(client.result(job_id, timeout=1.0))
+                    break
+                except client.ResultTimeout:
+                    if worker is not None and worker.poll() is not None:
+                        raise click.ClickException(
+                            f"the worker exited with code {worker.returncode}; see {log_path}"
+                        ) from None
+                    if time.monotonic() > deadline:
+                        raise click.ClickException(
+                            f"job {job_id}: no result after {timeout:g} s") from None
+            bar.update()
+    return outcomes
+
+
+@contextmanager
+def running_worker(log_path: Path) -> Iterator[subprocess.Popen]:
+    """A `hanzi worker` subprocess, logging to ``log_path``, stopped when the block ends."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hanzi_grader", "worker", "--no-migrate", "-l", "info"],
+            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        )
+    try:
+        yield process
+    finally:
+        stop_worker(process)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """Ask a worker to finish its batch and exit (SIGTERM); kill it if it will not."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(WORKER_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# -- history -----------------------------------------------------------------------------
+
+
+def _history(student: str) -> dict[str, Any]:
+    from hanzi_grader import attempts, database
+
+    with database.transaction() as session:
+        return attempts.student_history(session=session, student=student).to_dict()
+
+
+def format_history(data: dict[str, Any]) -> str:
+    """A student's history as text: attempts, accuracy per character, weakest characters."""
+    lines = [f"student {data['student']}: {data['attempt_count']} attempts "
+             f"({data['failed_count']} failed)"]
+    for attempt in data["attempts"]:
+        lines.append(f"  {attempt['created_at'][:19].replace('T', ' ')}  "
+                     f"{describe(attempt)}")
+    if data["per_character"]:
+        lines.append("accuracy per character:")
+        lines += [f"  {s['char']}  {s['correct']}/{s['attempts']}  {s['accuracy']:.0%}"
+                  for s in data["per_character"]]
+    if data["weakest"]:
+        lines.append("practise next: " + " ".join(s["char"] for s in data["weakest"]))
+    return "\n".join(lines)
+
+
+# -- printing ----------------------------------------------------------------------------
+
+
+def describe(outcome: dict[str, Any]) -> str:
+    """One line for one job's result."""
+    if outcome.get("status") != "done":
+        return f"failed  {outcome.get('error_type')}: {outcome.get('error')}"
+    candidates = outcome.get("candidates") or []
+    shown = ", ".join(f"{c['char']} {c['confidence']:.1%}" for c in candidates[:3])
+    text = f"{outcome.get('predicted') or '?'}  [{shown}]"
+    if outcome.get("unknown"):
+        text += "  (unknown)"
+    if outcome.get("target"):
+        similarity = outcome.get("similarity")
+        text += f"  target {outcome['target']}: {outcome.get('verdict')}"
+        if similarity is not None:
+            text += f" (similarity {similarity:.3f})"
+    return text
+
+
+def _print_submitted(files: Sequence[Path], job_ids: Sequence[str], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([{"path": str(f), "job_id": j} for f, j in zip(files, job_ids,
+                                                                            strict=True)]))
+    else:
+        for path, job_id in zip(files, job_ids, strict=True):
+            click.echo(f"{job_id}  {path}")
+
+
+def _print_results(files: Sequence[Path], outcomes: Sequence[dict], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([{"path": str(f)} | o for f, o in zip(files, outcomes, strict=True)],
+                              ensure_ascii=False, indent=2))
+    else:
+        width = max(len(f.name) for f in files)
+        for path, outcome in zip(files, outcomes, strict=True):
+            click.echo(f"{path.name:<{width}}  {describe(outcome)}")
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Run ``action``; turn the errors a user can meet into one line on stderr."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return action()
+    except (click.ClickException, click.exceptions.Exit):
+        raise
+    except HanziError as error:
+        _fail(str(error))
+    except BrokerError as error:
+        _fail(f"cannot reach the broker at {_redact(get_settings().effective_broker_url)}: "
+              f"{error}")
+    except SQLAlchemyError as error:
+        _fail(f"database {_redact(get_settings().effective_database_url)}: "
+              f"{type(error).__name__}: {str(error).splitlines()[0]} "
+              f"(has `hanzi db upgrade` been run?)")
+    except TimeoutError as error:
+        _fail(str(error))
+    raise AssertionError("unreachable")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not every broker URL parses as an SQLAlchemy URL; hide the password
+        return url.split("@")[-1]

@@ -1,0 +1,165 @@
+"""The producer's Python API: submit images as grading jobs and collect their results.
+
+For a learning platform's back end::
+
+    from producer.client import submit, result
+    job_id = submit(png_bytes, student="s-42", target="永")
+    outcome = result(job_id, timeout=30)   # {"status": "done", "verdict": "correct", ...}
+
+Jobs go to the broker by task name, so this module never imports TensorFlow or the task code.
+A job id chosen by the caller makes submission idempotent: the same id twice is graded once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from celery.result import AsyncResult
+
+from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
+from hanzi_grader.settings import get_settings
+from models.charset import is_known
+from worker.app import GRADE_QUEUE, GRADE_TASK, app
+from worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
+
+Image = bytes | str | Path
+RESULT_POLL_INTERVAL_S = 0.2
+
+
+class ResultTimeout(TimeoutError):
+    """No result arrived for a job within the time asked for."""
+
+
+def submit(
+    image: Image,
+    *,
+    student: str,
+    target: str | None = None,
+    job_id: str | None = None,
+    top_n: int = DEFAULT_TOP_N,
+    sheet: str | None = None,
+    cell: tuple[int, int] | None = None,
+) -> str:
+    """Queue one image (bytes or a file path) for grading; return its job id."""
+    return submit_many([image], student=student, target=target, top_n=top_n, sheet=sheet,
+                       job_ids=[job_id] if job_id else None,
+                       cells=[cell] if cell else None)[0]
+
+
+def submit_many(
+    images: Iterable[Image],
+    *,
+    student: str,
+    target: str | None = None,
+    job_ids: Iterable[str] | None = None,
+    top_n: int = DEFAULT_TOP_N,
+    sheet: str | None = None,
+    cells: Iterable[tuple[int, int] | None] | None = None,
+    on_submitted: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Queue many images over one broker connection; return their job ids in order.
+
+    ``job_ids`` and ``cells``, when given, pair with the images one to one.
+    ``on_submitted`` is called with each job id as it is sent (for a progress bar).
+    """
+    _check_options(student=student, target=target, top_n=top_n, sheet=sheet)
+    images = list(images)
+    ids = list(job_ids) if job_ids is not None else [new_job_id() for _ in images]
+    cell_list = list(cells) if cells is not None else [None] * len(images)
+    if not len(ids) == len(cell_list) == len(images):
+        raise InvalidJob(f"{len(images)} images but {len(ids)} job ids and {len(cell_list)} "
+                         f"cells")
+    for job_id in ids:
+        _check_id(job_id, "job id")
+    with app.producer_or_acquire() as producer:
+        for image, job_id, cell in zip(images, ids, cell_list, strict=True):
+            payload = make_payload(
+                read_image(image), job_id=job_id, student=student, target=target,
+                top_n=top_n, sheet=sheet, cell=cell, submitted_at=datetime.now(UTC),
+            )
+            app.send_task(GRADE_TASK, kwargs={"job": payload}, task_id=job_id,
+                          queue=GRADE_QUEUE, producer=producer)
+            if on_submitted is not None:
+                on_submitted(job_id)
+    return ids
+
+
+def result(job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait for a job's result: the attempt as stored (``status`` ``done`` or ``failed``).
+
+    A failed job (not an image, no ink, unknown target...) is a result too, with ``error``
+    and ``error_type``; only waiting longer than ``timeout`` seconds raises ResultTimeout.
+    """
+    async_result = AsyncResult(job_id, app=app)
+    try:
+        value = async_result.get(timeout=timeout, propagate=False,
+                                 interval=RESULT_POLL_INTERVAL_S)
+    except CeleryTimeout:
+        raise ResultTimeout(f"job {job_id}: no result after {timeout:g} s; is a worker "
+                            f"running on {_broker()}?") from None
+    if async_result.successful():
+        return value
+    error = async_result.result
+    return {"job_id": job_id, "status": "failed", "error": str(error),
+            "error_type": type(error).__name__}
+
+
+def results(job_ids: Iterable[str], *, timeout: float = 60.0) -> Iterator[dict[str, Any]]:
+    """The results of ``job_ids`` in order, all within ``timeout`` seconds from now."""
+    deadline = _now() + timeout
+    for job_id in job_ids:
+        yield result(job_id, timeout=max(0.001, deadline - _now()))
+
+
+def read_image(image: Image) -> bytes:
+    """The bytes of ``image`` (bytes, or a path), refusing empty or over-large files early."""
+    if isinstance(image, bytes | bytearray):
+        data, name = bytes(image), "image bytes"
+    else:
+        path = Path(image)
+        try:
+            data, name = path.read_bytes(), str(path)
+        except OSError as error:
+            raise InvalidImage(f"cannot read image {str(path)!r}: {error.strerror}") from None
+    limit = get_settings().max_image_bytes
+    if not data:
+        raise InvalidImage(f"{name} is empty (0 bytes)")
+    if len(data) > limit:
+        raise InvalidImage(f"{name} is {len(data)} bytes, over the limit of {limit} bytes")
+    return data
+
+
+def new_job_id() -> str:
+    """A fresh random job id."""
+    return uuid.uuid4().hex
+
+
+def _check_options(*, student: str, target: str | None, top_n: int, sheet: str | None) -> None:
+    _check_id(student, "student")
+    if sheet is not None:
+        _check_id(sheet, "sheet")
+    if target is not None and not is_known(target):
+        raise InvalidTarget(f"target {target!r} is not one of the 3755 GB2312 level-1 characters")
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= MAX_TOP_N:
+        raise InvalidJob(f"top_n must be an integer 1..{MAX_TOP_N}, got {top_n!r}")
+
+
+def _check_id(value: Any, name: str) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > ID_MAX_LENGTH:
+        raise InvalidJob(f"{name} must be a non-empty string of at most {ID_MAX_LENGTH} "
+                         f"characters, got {value!r}")
+
+
+def _broker() -> str:
+    url = app.conf.broker_url or ""
+    return url.split("@")[-1]
+
+
+def _now() -> float:
+    return time.monotonic()

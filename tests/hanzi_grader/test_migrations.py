@@ -1,0 +1,50 @@
+"""The Alembic migrations match the tables, and go up from empty and back down."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from hanzi_grader import database
+from hanzi_grader.schema import Base
+
+TABLES = {"students", "sheets", "attempts"}
+
+
+def _schema_diff(url: str) -> list:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    return diff
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    names = set(inspect(engine).get_table_names())
+    engine.dispose()
+    return names
+
+
+def test_postgres_upgrade_from_empty_matches_the_tables_and_downgrades_to_empty(
+    empty_postgres_url,
+):
+    # Given an empty database
+    assert _tables(empty_postgres_url) == set()
+
+    # When migrated to head, Then it holds exactly what schema.py declares
+    database.upgrade(empty_postgres_url)
+    assert _tables(empty_postgres_url) == TABLES | {"alembic_version"}
+    assert _schema_diff(empty_postgres_url) == []
+
+    # When migrated back to base, Then only Alembic's own bookkeeping table is left
+    database.downgrade(empty_postgres_url, "base")
+    assert _tables(empty_postgres_url) == {"alembic_version"}
+
+
+def test_sqlite_upgrade_matches_the_tables(sqlite_url):
+    assert _schema_diff(sqlite_url) == []
+    database.downgrade(sqlite_url, "base")
+    assert _tables(sqlite_url) == {"alembic_version"}

@@ -1,0 +1,40 @@
+"""The embedded default: nothing configured, no Redis and no Postgres, `hanzi demo` works."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.integration.conftest import clean_environment, hanzi
+from tests.worker.images import character_png
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_runs_the_whole_path_on_sqlite_alone(tmp_path, model_dir):
+    # Given no broker and no database configured, and nothing at the usual service ports
+    home = tmp_path / "home"
+    env = clean_environment(home) | {"HANZI_MODEL_DIR": str(model_dir),
+                                     "PGHOST": "127.0.0.1", "PGPORT": "1",
+                                     "REDIS_URL": "redis://127.0.0.1:1/0"}
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, char in (("01_永.png", "永"), ("02_水.png", "水"), ("03_scan.png", "人")):
+        (images / name).write_bytes(character_png(char))
+    (images / "04_broken.png").write_bytes(b"broken")
+
+    # When the demo runs
+    done = hanzi("demo", str(images), "--student", "embedded", "--timeout", "240", env=env,
+                 timeout=300)
+
+    # Then it graded every image on the embedded broker and stored the history in SQLite
+    out = done.stdout
+    assert out.startswith(f"broker sqla+sqlite:///{home}/broker.db, database sqlite:///{home}")
+    assert "student embedded: 4 attempts (1 failed)" in out
+    assert "target 永:" in out and "target 水:" in out
+    assert "04_broken.png  failed  InvalidImage" in out
+    with sqlite3.connect(home / "hanzi.db") as connection:
+        statuses = dict(connection.execute(
+            "SELECT status, count(*) FROM attempts WHERE student_id = 'embedded' GROUP BY 1"))
+    assert statuses == {"done": 3, "failed": 1}

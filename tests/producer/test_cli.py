@@ -1,0 +1,115 @@
+"""hanzi submit / history on their own: file expansion, errors, history output."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from hanzi_grader import attempts, database
+from hanzi_grader.cli import cli
+from hanzi_grader.settings import Settings
+from producer import cli as producer_cli
+
+T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def configured(tmp_path, monkeypatch):
+    """The commands pointed at a migrated SQLite database."""
+    url = f"sqlite:///{tmp_path / 'hanzi.db'}"
+    database.upgrade(url)
+    settings = Settings(home=tmp_path, database_url=url)
+    monkeypatch.setattr(database, "get_settings", lambda: settings)
+    monkeypatch.setattr(producer_cli, "get_settings", lambda: settings)
+    database.forget_engines()
+    yield url
+    database.forget_engines()
+
+
+def test_folders_expand_to_their_images_sorted(tmp_path):
+    (tmp_path / "sheet" / "row2").mkdir(parents=True)
+    for name in ("sheet/b.png", "sheet/a.JPG", "sheet/row2/c.png", "sheet/notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+
+    files = producer_cli.image_files([tmp_path / "sheet"])
+
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "sheet/a.JPG", "sheet/b.png", "sheet/row2/c.png"]
+
+
+@pytest.mark.parametrize(("name", "target"), [("永.png", "永"), ("03_水.png", "水"),
+                                             ("sample-人.jpg", "人"), ("scan01.png", None)])
+def test_a_file_name_may_announce_its_target(tmp_path, name, target):
+    assert producer_cli.target_from_name(tmp_path / name) == target
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["submit", "missing.png", "--student", "s"], "no such file or folder: 'missing.png'"),
+        (["submit", "{png}", "--student", "s", "--target", "A"], "'A' is not one of the 3755"),
+        (["submit", "{png}", "{png}", "--student", "s", "--job-id", "j"], "--job-id names one"),
+    ],
+)
+def test_submit_errors_are_one_line_without_traceback(tmp_path, args, says):
+    png = tmp_path / "a.png"
+    png.write_bytes(b"\x89PNG")
+    args = [a.replace("{png}", str(png)) for a in args]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code != 0
+    assert says in result.output
+    assert "Traceback" not in result.output
+
+
+def test_history_json_has_the_documented_fields(configured):
+    rows = [
+        {"job_id": f"j{i}", "student_id": "s1", "target": t, "status": "done", "verdict": v,
+         "predicted_char": p, "created_at": T0 + timedelta(minutes=i),
+         "processed_at": T0 + timedelta(minutes=i, seconds=1)}
+        for i, (t, v, p) in enumerate([("永", "correct", "永"), ("永", "wrong_character", "水"),
+                                       ("水", "incomplete_or_unclear", "水")])
+    ]
+    with database.transaction(configured) as session:
+        attempts.record_attempts(session=session, rows=rows)
+
+    result = CliRunner().invoke(cli, ["history", "s1", "--json"])
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["student"] == "s1" and data["attempt_count"] == 3
+    assert [a["job_id"] for a in data["attempts"]] == ["j0", "j1", "j2"]
+    assert set(data["attempts"][0]) >= {"job_id", "target", "predicted", "verdict", "created_at"}
+    assert {s["char"]: s["accuracy"] for s in data["per_character"]} == {"永": 0.5, "水": 0.0}
+    assert [s["char"] for s in data["weakest"]] == ["水", "永"]
+
+
+def test_history_text_shows_accuracy_and_what_to_practise(configured):
+    with database.transaction(configured) as session:
+        attempts.record_attempts(session=session, rows=[{
+            "job_id": "j1", "student_id": "s1", "target": "永", "status": "done",
+            "verdict": "wrong_character", "predicted_char": "水", "predicted": [],
+            "created_at": T0, "processed_at": T0}])
+
+    result = CliRunner().invoke(cli, ["history", "s1"])
+
+    assert result.exit_code == 0, result.output
+    assert "student s1: 1 attempts" in result.output
+    assert "永  0/1  0%" in result.output
+    assert "practise next: 永" in result.output
+
+
+def test_history_of_an_unmigrated_database_says_so(tmp_path, monkeypatch):
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(database, "get_settings", lambda: settings)
+    monkeypatch.setattr(producer_cli, "get_settings", lambda: settings)
+    database.forget_engines()
+
+    result = CliRunner().invoke(cli, ["history", "s1"])
+
+    assert result.exit_code == 1
+    assert "hanzi db upgrade" in result.output and "Traceback" not in result.output

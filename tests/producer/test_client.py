@@ -1,0 +1,103 @@
+"""The client refuses what the worker would refuse, before anything reaches the broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
+from hanzi_grader.settings import Settings
+from producer import client
+
+
+@pytest.fixture
+def small_limit(monkeypatch, tmp_path):
+    monkeypatch.setattr(client, "get_settings", lambda: Settings(home=tmp_path,
+                                                                 max_image_bytes=10))
+
+
+def test_read_image_takes_bytes_and_paths(tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(b"\x89PNG....")
+    assert client.read_image(path) == client.read_image(str(path)) == b"\x89PNG...."
+    assert client.read_image(b"abc") == b"abc"
+
+
+@pytest.mark.usefixtures("small_limit")
+@pytest.mark.parametrize(
+    ("image", "says"),
+    [(b"", "image bytes is empty"), (b"x" * 11, "11 bytes, over the limit of 10 bytes")],
+)
+def test_read_image_refuses_empty_and_oversized_images(image, says):
+    with pytest.raises(InvalidImage, match=says):
+        client.read_image(image)
+
+
+def test_read_image_names_a_missing_file(tmp_path):
+    with pytest.raises(InvalidImage, match=r"missing\.png"):
+        client.read_image(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "says"),
+    [
+        ({"student": ""}, InvalidJob, "student must be a non-empty string"),
+        ({"student": "s", "target": "x"}, InvalidTarget, "'x' is not one of the 3755"),
+        ({"student": "s", "top_n": 0}, InvalidJob, "top_n must be an integer 1..100, got 0"),
+        ({"student": "s", "job_ids": ["a", "b"]}, InvalidJob, "1 images but 2 job ids"),
+    ],
+)
+def test_submit_many_checks_its_options_before_sending(options, error, says, monkeypatch):
+    monkeypatch.setattr(client.app, "send_task", lambda *a, **k: pytest.fail("sent"))
+    with pytest.raises(error, match=says):
+        client.submit_many([b"image"], **options)
+
+
+def test_submit_sends_json_by_task_name_under_the_job_id(monkeypatch):
+    sent = []
+    monkeypatch.setattr(client.app, "send_task", lambda name, **kw: sent.append((name, kw)))
+
+    job_id = client.submit(b"image", student="s1", target="永", job_id="mine", cell=(1, 2))
+
+    assert job_id == "mine"
+    [(name, options)] = sent
+    assert name == "hanzi.grade" and options["task_id"] == "mine"
+    assert options["kwargs"]["job"]["cell"] == [1, 2]
+    assert options["kwargs"]["job"]["image"] == "aW1hZ2U="  # base64 of b"image"
+
+
+def test_importing_the_client_never_imports_tensorflow():
+    code = "import sys, producer.client, producer.cli; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture
+def memory_backend(monkeypatch):
+    from celery.backends.cache import CacheBackend
+
+    backend = CacheBackend(app=client.app, url="memory://")
+    backend.client.cache.clear()
+    monkeypatch.setattr(type(client.app), "backend", property(lambda _self: backend))
+    return backend
+
+
+def test_result_returns_a_graded_job_as_stored(memory_backend):
+    memory_backend.mark_as_done("j1", {"job_id": "j1", "status": "done", "predicted": "永"})
+    assert client.result("j1", 1)["predicted"] == "永"
+
+
+def test_result_turns_a_failed_job_into_a_failed_outcome(memory_backend):
+    memory_backend.mark_as_failure("j2", InvalidImage("job j2: no ink found"),
+                                   call_errbacks=False)
+    assert client.result("j2", timeout=1) == {
+        "job_id": "j2", "status": "failed", "error": "job j2: no ink found",
+        "error_type": "InvalidImage"}
+
+
+def test_result_gives_up_after_the_timeout_naming_the_job(memory_backend):
+    with pytest.raises(client.ResultTimeout, match=r"job j3: no result after 0\.3 s"):
+        client.result("j3", timeout=0.3)

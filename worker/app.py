@@ -1,0 +1,113 @@
+"""The Celery app: broker, result backend, queues and delivery guarantees, in one place.
+
+Importing this module is cheap and never imports TensorFlow: the producer imports it to send
+jobs by task name. The worker imports ``worker.tasks`` (through ``include``), whose model is
+loaded in each pool process after the fork (``worker_process_init``), never in the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from hanzi_grader.settings import Settings, get_settings
+
+GRADE_TASK = "hanzi.grade"
+GRADE_QUEUE = "hanzi.recognize"
+# Loading TensorFlow and the bundle in a fresh pool process takes longer than Celery's
+# default 4 s start-up allowance.
+PROCESS_START_TIMEOUT_S = 180.0
+
+logger = logging.getLogger(__name__)
+
+
+def make_app(settings: Settings) -> Celery:
+    """A Celery app configured from ``settings``."""
+    app = Celery("hanzi_grader", include=["worker.tasks"])
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def celery_config(settings: Settings) -> dict:
+    """Celery settings derived from ``settings``; see the comments for the reasons."""
+    return {
+        "broker_url": settings.effective_broker_url,
+        "result_backend": settings.effective_result_backend,
+        # JSON only: a pickled message could run code in the worker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "event_serializer": "json",
+        # A job is acknowledged only after its attempt is committed; a worker that dies
+        # mid-batch leaves its jobs to come back to another worker.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "broker_transport_options": broker_transport_options(settings),
+        # celery-batches never holds more than prefetch_multiplier x concurrency jobs, so a
+        # full batch needs flush_every per process; twice that lets the next batch fill while
+        # the current one runs.
+        "worker_prefetch_multiplier": 2 * settings.flush_every,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_proc_alive_timeout": PROCESS_START_TIMEOUT_S,
+        "task_queues": (Queue(GRADE_QUEUE),),
+        "task_default_queue": GRADE_QUEUE,
+        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}},
+        "result_expires": 7 * 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        # Task events feed Flower; the embedded SQLite broker cannot broadcast them.
+        "worker_send_task_events": not settings.embedded,
+        "task_send_sent_event": not settings.embedded,
+        "worker_hijack_root_logger": True,
+    }
+
+
+def broker_transport_options(settings: Settings) -> dict:
+    """Options for the broker's transport."""
+    if settings.embedded:
+        # kombu's SQLAlchemy transport passes these to create_engine: wait for SQLite's lock
+        # (the producer and the worker share the file) instead of failing at once.
+        return {"connect_args": {"timeout": 30}}
+    # Redis redelivers unacknowledged jobs after this long: sized to the longest batch, not
+    # Celery's default hour, so a killed worker's jobs come back in minutes. kombu looks for
+    # them every interval x throttle seconds (default 100 s); every 30 s here.
+    return {
+        "visibility_timeout": settings.visibility_timeout,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 3,
+    }
+
+
+app = make_app(get_settings())
+
+
+@worker_process_init.connect
+def _prepare_pool_process(**_kwargs) -> None:
+    # Runs in each pool process right after the fork: connections made by the parent are
+    # not ours to use, and the model is loaded here, once, before the first batch.
+    from hanzi_grader.database import forget_engines
+    from worker.grading import load_recognizer
+
+    forget_engines()
+    _one_gpu_per_process()
+    try:
+        load_recognizer()
+    except Exception:  # the first batch tries again and reports the error on each job
+        logger.exception("could not load the model at start-up")
+
+
+def _one_gpu_per_process() -> None:
+    # With several pool processes on a multi-GPU host, process i takes GPU i, so that each
+    # GPU runs one model. TensorFlow has not been imported yet in this process (the parent
+    # never imports it), so the variable still takes effect. A user's own choice stands.
+    from billiard.process import current_process
+
+    index = getattr(current_process(), "index", None)
+    if app.conf.worker_concurrency > 1 and index is not None:
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(index))
+        logger.info("pool process %d: CUDA_VISIBLE_DEVICES=%s", index,
+                       os.environ["CUDA_VISIBLE_DEVICES"])

@@ -1,0 +1,71 @@
+"""``hanzi worker``: start a batching recognition worker with sensible defaults."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hanzi_grader.settings import get_settings
+
+
+@click.command()
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
+              help="Pool processes, each with its own model [default: HANZI_WORKER_CONCURRENCY, "
+                   "1; use one per GPU].")
+@click.option("--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
+              show_default=True, help="prefork loads the model in a child process; solo in this "
+                                      "one.")
+@click.option("-l", "--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option("-n", "--hostname", default=None, help="Node name, e.g. worker1@%h.")
+@click.option("--migrate/--no-migrate", default=None,
+              help="Run the database migrations first [default: only on the embedded SQLite "
+                   "database; with Postgres, the compose file's migrate service does it].")
+def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | None,
+           migrate: bool | None) -> None:
+    """Start a batching recognition worker (Celery) on the configured broker.
+
+    Jobs are graded in batches of up to HANZI_FLUSH_EVERY, or whatever arrived within
+    HANZI_FLUSH_INTERVAL seconds. The worker logs the device TensorFlow uses (GPU or CPU)
+    once the model is loaded in its pool process.
+    """
+    settings = get_settings()
+    if migrate if migrate is not None else settings.database_url is None:
+        _migrate()
+
+    from worker.app import GRADE_QUEUE, app
+
+    click.echo(
+        f"hanzi worker: broker {_redact(app.conf.broker_url)}, database "
+        f"{_redact(settings.effective_database_url)}, batches of up to {settings.flush_every} "
+        f"jobs or {settings.flush_interval} s",
+        err=True,
+    )
+    # Pool processes read the concurrency from the app's configuration (one GPU each).
+    app.conf.worker_concurrency = concurrency or settings.worker_concurrency
+    argv = ["worker", f"--loglevel={loglevel.upper()}", f"--pool={pool}", "-Q", GRADE_QUEUE,
+            f"--concurrency={app.conf.worker_concurrency}"]
+    if hostname:
+        argv += ["--hostname", hostname]
+    app.worker_main(argv)
+
+
+def _migrate() -> None:
+    from hanzi_grader import database
+
+    try:
+        database.upgrade()
+    except Exception as error:
+        click.echo(f"error: cannot migrate {_redact(database.database_url())}: "
+                   f"{type(error).__name__}: {str(error).splitlines()[0]}", err=True)
+        sys.exit(1)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not every broker URL is an SQLAlchemy URL; never print a password
+        return url.split("@")[-1] if "@" in url else url

@@ -1,0 +1,249 @@
+"""The batching task: a thin shell over ``worker.grading`` and ``hanzi_grader.attempts``.
+
+celery-batches buffers jobs and calls ``grade_batch`` with up to ``flush_every`` requests, or
+whatever arrived within ``flush_interval``. The batch's return value reaches no one, so every
+request gets its own result here, and nothing escapes: an escaped exception would leave every
+caller waiting. A batch is acknowledged (by celery-batches, with ``acks_late``) only when this
+function returns, which is after its attempts are committed or after it has re-sent its jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
+
+from celery.worker.request import Request
+from celery_batches import Batches, SimpleRequest
+from celery_batches.trace import apply_batches_task
+
+from hanzi_grader import attempts, database
+from hanzi_grader.errors import HanziError, ModelUnavailable, TransientError
+from hanzi_grader.schema import Attempt
+from hanzi_grader.settings import get_settings
+from worker import grading
+from worker.app import GRADE_QUEUE, GRADE_TASK, app
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# What a request is answered with: the error it failed with (or None), and its attempt as data.
+JobResult = tuple[HanziError | None, dict[str, Any] | None]
+
+# Postgres unreachable: retry in place for ~15 s (the batch stays unacknowledged), then re-send
+# the jobs under the same ids with a growing countdown, at most MAX_REDELIVERIES times.
+DB_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+MAX_REDELIVERIES = 30
+MAX_REDELIVERY_COUNTDOWN_S = 120
+
+_settings = get_settings()
+
+
+class RequeueingBatches(Batches):
+    """celery-batches, plus ``reject_on_worker_lost`` for a whole batch.
+
+    celery-batches acknowledges a batch when its pool call returns and gives the pool no error
+    callback, so a pool process killed mid-batch (out of memory, GPU fault) leaves the batch's
+    jobs unacknowledged until Redis's visibility timeout. Here they go straight back to the
+    queue for the restarted process; idempotent attempts make the second try safe.
+    """
+
+    def flush(self, requests: Collection[Request]) -> Any:
+        requests = list(requests)
+        acks_early = [r for r in requests if not r.task.acks_late]
+        acks_late = [r for r in requests if r.task.acks_late]
+
+        def on_accepted(_pid: int, _time_accepted: float) -> None:
+            for request in acks_early:
+                request.acknowledge()
+
+        def on_return(_result: Any) -> None:
+            for request in acks_late:
+                request.acknowledge()
+
+        def on_lost(error: BaseException) -> None:
+            logger.error("batch of %d lost with its pool process (%r); requeued",
+                         len(requests), getattr(error, "exception", error))
+            for request in acks_late:
+                request.reject(requeue=True)
+
+        return self._pool.apply_async(
+            apply_batches_task,
+            (self, ([SimpleRequest.from_request(r) for r in requests],), 0, None),
+            accept_callback=on_accepted,
+            callback=on_return,
+            error_callback=on_lost,
+        )
+
+
+@app.task(
+    base=RequeueingBatches,
+    name=GRADE_TASK,
+    queue=GRADE_QUEUE,
+    flush_every=_settings.flush_every,
+    flush_interval=_settings.flush_interval,
+    acks_late=True,
+)
+def grade_batch(requests: list[SimpleRequest]) -> None:
+    """Grade a batch of jobs (``kwargs={"job": payload}``) and record one attempt per job."""
+    handle_batch(requests)
+
+
+def handle_batch(requests: Sequence[SimpleRequest]) -> None:
+    """Grade, store and report a batch; re-send it later if the database or model is down."""
+    started = time.monotonic()
+    try:
+        results, counts = _grade_and_store(requests)
+    except (TransientError, ModelUnavailable) as error:
+        logger.error("batch of %d not graded (%s); re-sending it", len(requests), error)
+        _redeliver_later(requests, error)
+        return
+    except Exception as error:  # a bug: fail every job loudly rather than leave callers waiting
+        logger.exception("batch of %d crashed", len(requests))
+        for request in requests:
+            _report(request, (HanziError(f"internal error: {error!r}"), None))
+        return
+    elapsed = time.monotonic() - started
+    for request in requests:
+        _report(request, results[request.id])
+    logger.info(
+        "batch of %d: %d graded, %d failed, %d already stored; model %.0f ms, total %.0f ms",
+        len(requests), counts["done"], counts["failed"], counts["stored"],
+        counts["recognize_ms"], elapsed * 1000,
+    )
+    _announce(requests, results, elapsed)
+
+
+def _grade_and_store(
+    requests: Sequence[SimpleRequest],
+) -> tuple[dict[str, JobResult], dict[str, float]]:
+    items = _unique_jobs(requests)
+    stored = with_db_retries(lambda: _stored_attempts([job_id for job_id, _ in items]))
+    fresh = [(job_id, payload) for job_id, payload in items if job_id not in stored]
+    outcomes = grading.grade(
+        fresh,
+        recognizer=grading.load_recognizer() if fresh else None,
+        max_image_bytes=_settings.max_image_bytes,
+        worker=requests[0].hostname,
+    )
+    with_db_retries(lambda: _store(outcomes))
+    results = {job_id: _stored_result(a) for job_id, a in stored.items()}
+    results |= {o.job_id: (o.error, o.result()) for o in outcomes}
+    counts = {
+        "done": sum(not o.failed for o in outcomes),
+        "failed": sum(o.failed for o in outcomes),
+        "stored": len(stored),
+        "recognize_ms": max((o.row.get("recognize_ms") or 0 for o in outcomes), default=0),
+    }
+    return results, counts
+
+
+def _unique_jobs(requests: Sequence[SimpleRequest]) -> list[tuple[str, Any]]:
+    # The same job id twice in one batch is graded once; both requests get its result.
+    jobs: dict[str, Any] = {}
+    for request in requests:
+        jobs.setdefault(request.id, job_payload(request))
+    return list(jobs.items())
+
+
+def job_payload(request: SimpleRequest) -> Any:
+    """The job a request carries: ``kwargs["job"]``, or the first positional argument."""
+    if request.kwargs and "job" in request.kwargs:
+        return request.kwargs["job"]
+    return request.args[0] if request.args else None
+
+
+def _stored_attempts(job_ids: list[str]) -> dict[str, Attempt]:
+    with database.transaction() as session:
+        return attempts.attempts_by_job_id(session=session, job_ids=job_ids)
+
+
+def _store(outcomes: list[grading.Outcome]) -> set[str]:
+    # One transaction for the whole batch: all its attempts are committed, or none.
+    with database.transaction() as session:
+        return attempts.record_attempts(session=session, rows=[o.row for o in outcomes])
+
+
+def _stored_result(attempt: Attempt) -> JobResult:
+    result = attempts.attempt_to_dict(attempt)
+    if attempt.status == attempts.FAILED:
+        return grading.error_from_name(attempt.error_type, attempt.error or ""), result
+    return None, result
+
+
+def with_db_retries(action: Callable[[], T], delays: Sequence[float] = DB_RETRY_DELAYS_S) -> T:
+    """Run ``action``, retrying transient database errors after each delay in turn.
+
+    Raises TransientError once the delays are used up; other errors pass straight through.
+    """
+    for delay in (*delays, None):
+        try:
+            return action()
+        except Exception as error:
+            if not database.is_transient(error):
+                raise
+            if delay is None:
+                raise TransientError(f"database unreachable: {_first_line(error)}") from error
+            logger.warning("database unreachable, retrying in %.1f s: %s", delay,
+                           _first_line(error))
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _redeliver_later(requests: Sequence[SimpleRequest], error: HanziError) -> None:
+    for request in requests:
+        redeliveries = int((request.kwargs or {}).get("redeliveries", 0))
+        if redeliveries >= MAX_REDELIVERIES:
+            logger.error("job %s given up after %d redeliveries", request.id, redeliveries)
+            _report(request, (error, None))
+            continue
+        countdown = min(2 ** redeliveries, MAX_REDELIVERY_COUNTDOWN_S,
+                        max(1, _settings.visibility_timeout // 2))
+        grade_batch.apply_async(
+            kwargs={"job": job_payload(request), "redeliveries": redeliveries + 1},
+            task_id=request.id,
+            countdown=countdown,
+        )
+
+
+def _report(request: SimpleRequest, result: JobResult) -> None:
+    """Store one request's own result in the result backend, where the producer waits."""
+    error, value = result
+    if request.ignore_result:
+        return
+    try:
+        if error is None:
+            app.backend.mark_as_done(request.id, value, request=request)
+        else:
+            # call_errbacks=False: batch requests carry no errbacks, and asking for them fails.
+            app.backend.mark_as_failure(request.id, error, request=request, call_errbacks=False)
+    except Exception:  # the attempt is committed; a lost result must not lose the batch
+        logger.exception("could not store the result of job %s", request.id)
+
+
+def _announce(requests: Sequence[SimpleRequest], results: dict[str, JobResult],
+              seconds: float) -> None:
+    """Send task events, with the batch size, so that Flower shows each job of the batch."""
+    if not app.conf.worker_send_task_events or not requests:
+        return
+    try:
+        with app.events.default_dispatcher(hostname=requests[0].hostname) as dispatcher:
+            for request in requests:
+                error, value = results[request.id]
+                common = {"uuid": request.id, "batch_size": len(requests)}
+                dispatcher.send("task-received", name=GRADE_TASK, args="()", kwargs="{job}",
+                                retries=0, eta=None, root_id=request.id, parent_id=None,
+                                **common)
+                dispatcher.send("task-started", **common)
+                if error is None:
+                    dispatcher.send("task-succeeded", result=repr(value.get("predicted")),
+                                    runtime=seconds, **common)
+                else:
+                    dispatcher.send("task-failed", exception=repr(error), traceback="",
+                                    **common)
+    except Exception:  # events are for watching; never let them fail a batch
+        logger.exception("could not send task events")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
