@@ -112,6 +112,9 @@ def build_model(arch: str, num_classes: int) -> keras.Model:
         activation="softmax",
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
         kernel_regularizer=regularizers.L2(WEIGHT_DECAY),
+        # A 3756-way softmax in bfloat16 loses the small probabilities: keep it in float32
+        # under mixed precision (a no-op otherwise).
+        dtype="float32",
         name=PREDICTIONS_LAYER,
     )(x)
     return keras.Model(inputs, outputs, name=arch.replace("-", "_"))

@@ -57,3 +57,136 @@ def contact_sheet(
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         raise click.ClickException(str(message)) from None
     click.echo(f"wrote {out}")
+
+
+@click.command("train")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--arch", default="melnyk-compact-48", show_default=True,
+              help="Architecture (see `hanzi model-summary --help`).")
+@click.option("--classes", default=None,
+              help="Characters to train on: 'first:N' or the characters themselves "
+                   "(default: all 3755).")
+@click.option("--samples-per-class", type=click.IntRange(1), default=100, show_default=True,
+              help="Training length, in synthetic samples per class.")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--steps-per-epoch", type=click.IntRange(1), default=250, show_default=True,
+              help="Steps between checkpoints; a killed run resumes from the last one.")
+@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw",
+              show_default=True, help="'sgd' is the seed's recipe (momentum 0.9, step decay).")
+@click.option("--learning-rate", type=float, default=None,
+              help="Peak learning rate (default: 2e-3 for adamw, 0.1 for sgd).")
+@click.option("--warmup-steps", type=click.IntRange(0), default=1000, show_default=True)
+@click.option("--unknown-fraction", type=click.FloatRange(0, 0.5), default=0.05,
+              show_default=True, help="Share of Unknown (non-character) samples.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="Processes synthesising batches beside the training step.")
+@click.option("--gnt", "gnt_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Train on CASIA-HWDB .gnt files instead of synthetic handwriting.")
+@click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
+              help="bfloat16 compute: faster on CPUs with AVX-512 BF16 and on GPUs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...],
+                  **options) -> None:
+    """Train a classifier into RUN_DIR (resumes a stopped run in the same RUN_DIR).
+
+    Then `hanzi calibrate RUN_DIR/model.keras BUNDLE` builds the templates and thresholds.
+    """
+    from models.training.train import TrainConfig, parse_classes, train
+
+    try:
+        cfg = TrainConfig(run_dir=run_dir, classes=parse_classes(classes),
+                          gnt_files=list(gnt_files), **options)
+        click.echo(f"{cfg.arch}: {len(cfg.classes)} classes, {cfg.epochs} epochs of "
+                   f"{cfg.steps_per_epoch} steps, batch {cfg.batch_size}; log in "
+                   f"{run_dir / 'log.jsonl'}")
+        model_path = train(cfg)
+    except (HanziError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"trained model: {model_path}")
+
+
+@click.command("calibrate")
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("bundle_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--arch", default="melnyk-compact-48", show_default=True,
+              help="The architecture MODEL_FILE was trained as (recorded in the manifest).")
+@click.option("--version", "version", default=None,
+              help="Bundle version (default: <arch>-<date>).")
+@click.option("--templates-per-class", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--cases", "calibration_cases", type=click.IntRange(100), default=6000,
+              show_default=True, help="Size of the calibration set.")
+@click.option("--false-accept", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+              help="Stated share of wrong characters (and of out-of-set input) let through.")
+@click.option("--incomplete-false-accept", type=click.FloatRange(0, 1), default=0.2,
+              show_default=True, help="Stated share of one-stroke-missing renders accepted.")
+def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: str | None,
+                      **options) -> None:
+    """Build templates and thresholds for a trained MODEL_FILE and write BUNDLE_DIR.
+
+    Templates come from fresh renders of every class, thresholds from a separate calibration
+    set; neither was ever trained on.
+    """
+    import datetime
+    import json
+
+    from models.training.calibrate import CalibrationConfig, calibrate
+
+    version = version or f"{arch}-{datetime.date.today().isoformat()}"
+    training = {}
+    config = model_file.parent / "config.json"
+    if config.exists():
+        training = json.loads(config.read_text())
+    try:
+        path, report = calibrate(model_file, bundle_dir, arch=arch, version=version,
+                                 cfg=CalibrationConfig(**options), training=training)
+    except (HanziError, ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(report["rates"], indent=2))
+    click.echo(f"wrote bundle {path}")
+
+
+def _default_real_dev() -> Path | None:
+    """../shared/real-dev beside the checkout, where the project's evaluation images live."""
+    candidate = Path(__file__).resolve().parents[2].parent / "shared/real-dev/manifest.csv"
+    return candidate if candidate.exists() else None
+
+
+@click.command("evaluate")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                required=False)
+@click.option("--set", "sets", multiple=True, metavar="[NAME=]PATH",
+              help="A labelled set: a folder of per-character folders, a file,char CSV or a "
+                   ".gnt file. Repeatable. ../shared/real-dev is added when present.")
+@click.option("--synthetic", type=click.IntRange(0), default=3000, show_default=True,
+              help="Held-out synthetic samples (0: skip).")
+@click.option("--verifier-cases", type=click.IntRange(0), default=3000, show_default=True,
+              help="Held-out verification cases (0: skip).")
+@click.option("--no-speed", is_flag=True, help="Skip the throughput measurement.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as JSON here.")
+def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: int,
+                     verifier_cases: int, no_speed: bool, json_out: Path | None) -> None:
+    """Top-1/top-5 accuracy and verifier rates of BUNDLE_DIR (default: the shipped bundle)."""
+    import json
+
+    from models.recognizer import Recognizer
+    from models.training.evaluate import evaluate, format_report
+
+    named: dict[str, Path] = {}
+    real_dev = _default_real_dev()
+    if real_dev is not None:
+        named["real-dev"] = real_dev
+    for spec in sets:
+        name, _, path = spec.rpartition("=")
+        named[name or Path(path).stem] = Path(path)
+    try:
+        recognizer = Recognizer.load(bundle_dir)
+        report = evaluate(recognizer, synthetic=synthetic, verifier_cases=verifier_cases,
+                          sets=named, speed=not no_speed)
+    except HanziError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(format_report(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        click.echo(f"wrote {json_out}")

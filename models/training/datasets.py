@@ -49,6 +49,9 @@ class SyntheticBatches(keras.utils.PyDataset):
         self.unknown_fraction = unknown_fraction
         self.epoch = 0
         self._generator = None
+        # The synthesiser labels by position in ``classes`` (Unknown = len(classes)); the model's
+        # outputs are always the full 3755 + Unknown, so labels are mapped to charset indices.
+        self._to_output = np.array([index_of(c) for c in self.classes] + [UNKNOWN_INDEX])
 
     def __len__(self) -> int:
         return self.steps_per_epoch
@@ -73,7 +76,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         seed = np.random.SeedSequence([self.seed, self.epoch, index])
         rng = np.random.default_rng(seed)
         x, y = self._sample_generator().batch(self.batch_size, rng=rng)
-        return x, one_hot(y)
+        return x, one_hot(self._to_output[y])
 
 
 class GntBatches(keras.utils.PyDataset):

@@ -21,7 +21,6 @@ from models.training.datasets import NUM_OUTPUTS
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; written to ``run_dir/config.json``."""
@@ -128,8 +127,10 @@ class ThroughputLogger:
                     logs["img/s"] = self.seen / max(time.perf_counter() - self.start, 1e-9)
 
             def on_epoch_end(self, epoch, logs=None):
+                elapsed = max(time.perf_counter() - self.start, 1e-9)
                 record = {"epoch": epoch + 1, "time": time.time()}
                 record.update({k: float(v) for k, v in (logs or {}).items()})
+                record["img/s"] = round(self.seen / elapsed, 1)
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
 

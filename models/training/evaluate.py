@@ -1,0 +1,196 @@
+"""How good a bundle is: classifier accuracy and verifier rates, on synthetic and real sets.
+
+- ``synthetic``: a held-out synthetic set (evaluation seed stream, fonts never used in
+  training) and the same under the stress handwriting regime no training run sees;
+- ``real``: any labelled set on disk (``models.training.labelled``), e.g. ../shared/real-dev;
+- ``verifier``: the service's verdicts on held-out verification cases (``probes``), and on
+  the real sets: each real image checked against its own character and against another;
+- ``speed``: images per second through ``Recognizer.recognize`` at batch 64, preprocessing
+  included, and the bare forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from hanzi_grader.errors import HanziError
+from models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
+from models.recognizer import Recognizer
+from models.training.labelled import LabelledImage, read_labelled
+from models.training.probes import make_verification_set, similar_pairs
+from models.training.scoring import Outputs, forward, unknown_flags, verdicts, verifier_rates
+
+EVALUATION_SEED = 900_003
+SPEED_BATCH = 64
+
+
+def accuracy(outputs: Outputs, labels: np.ndarray) -> dict[str, float | int]:
+    """Top-1 and top-5 over the samples of known classes."""
+    known = labels != UNKNOWN_INDEX
+    top5 = outputs.top(5)[known]
+    truth = labels[known][:, None]
+    return {
+        "n": int(known.sum()),
+        "top1": round(float((top5[:, :1] == truth).any(axis=1).mean()), 4) if known.any() else 0,
+        "top5": round(float((top5 == truth).any(axis=1).mean()), 4) if known.any() else 0,
+    }
+
+
+def evaluate_synthetic(recognizer: Recognizer, n: int, *, stress: bool) -> dict[str, Any]:
+    from models.training.samples import SampleGenerator
+    from models.training.synth import HandwritingStyle
+
+    generator = SampleGenerator(
+        seed=EVALUATION_SEED,
+        size=recognizer.input_size,
+        heldout=True,
+        unknown_fraction=0.0,
+        style=HandwritingStyle.stress() if stress else None,
+    )
+    rng = np.random.default_rng([EVALUATION_SEED, int(stress)])
+    labels = rng.integers(0, len(CLASSES), n)
+    images = np.stack([
+        generator.sample(int(label), rng)
+        for label in tqdm(labels, desc="held-out synthetic" + (" (stress)" if stress else ""))
+    ])
+    outputs = forward(recognizer.bundle.model, images)
+    return accuracy(outputs, labels)
+
+
+def evaluate_verifier(recognizer: Recognizer, n: int) -> dict[str, Any]:
+    cases = make_verification_set(
+        n, size=recognizer.input_size, seed=EVALUATION_SEED, heldout=True
+    )
+    outputs = forward(recognizer.bundle.model, cases.images, desc="verification cases")
+    return verifier_rates(
+        cases, outputs, recognizer.bundle.templates, recognizer.manifest.thresholds
+    )
+
+
+def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> dict[str, Any]:
+    """Accuracy on a labelled set, and the verifier on it: each image against its own
+    character (accept), a look-alike where one exists, else another character of the set
+    (reject). Unreadable images count as misses."""
+    images, labels, unreadable = [], [], 0
+    for char, image in tqdm(samples, desc="labelled images"):
+        try:
+            images.append(recognizer.prepare(image))
+        except HanziError:
+            unreadable += 1
+            continue
+        labels.append(index_of(char) if is_known(char) else UNKNOWN_INDEX)
+    if not images:
+        return {"n": 0, "unreadable": unreadable}
+    labels_array = np.asarray(labels)
+    outputs = forward(recognizer.bundle.model, np.stack(images))
+    result = accuracy(outputs, labels_array)
+    known = labels_array != UNKNOWN_INDEX
+    total_known = result["n"] + unreadable
+    # Unreadable images are misses: the rates are over every image of the set.
+    for key in ("top1", "top5"):
+        result[key] = round(result[key] * result["n"] / max(total_known, 1), 4)
+    result["unreadable"] = unreadable
+    thresholds, templates = recognizer.manifest.thresholds, recognizer.bundle.templates
+    if known.any():
+        subset = Outputs(outputs.probabilities[known], outputs.embeddings[known])
+        own = labels_array[known]
+        others = _other_targets(own, np.random.default_rng(EVALUATION_SEED))
+        accepted = verdicts(subset, templates, own, thresholds) == "correct"
+        rejected = verdicts(subset, templates, others, thresholds) != "correct"
+        result["verifier_accept_correct"] = round(float(accepted.mean()), 4)
+        result["verifier_reject_wrong"] = round(float(rejected.mean()), 4)
+        result["unknown_flagged_known"] = round(
+            float(unknown_flags(subset, thresholds).mean()), 4
+        )
+    if (~known).any():
+        subset = Outputs(outputs.probabilities[~known], outputs.embeddings[~known])
+        result["unknown_flagged_out_of_set"] = round(
+            float(unknown_flags(subset, thresholds).mean()), 4
+        )
+    return result
+
+
+def _other_targets(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each label a different character: a look-alike where one exists, else another of
+    the labels present (or any class if the set has one character)."""
+    lookalikes: dict[int, list[int]] = {}
+    for written, target in similar_pairs():
+        lookalikes.setdefault(index_of(written), []).append(index_of(target))
+    present = np.unique(labels)
+    out = np.empty_like(labels)
+    for i, label in enumerate(labels):
+        pool = lookalikes.get(int(label)) or [int(c) for c in present if c != label]
+        if not pool:
+            pool = [int((label + 1) % len(CLASSES))]
+        out[i] = pool[int(rng.integers(len(pool)))]
+    return out
+
+
+def measure_speed(recognizer: Recognizer, *, repeats: int = 10) -> dict[str, float]:
+    """Images per second at batch 64: the service's ``recognize`` on raw 96-pixel renders
+    (preprocessing included), and the bare forward pass."""
+    from models.training.samples import SampleGenerator
+
+    generator = SampleGenerator(seed=EVALUATION_SEED, size=96, unknown_fraction=0.0)
+    rng = np.random.default_rng(EVALUATION_SEED)
+    raw = [generator.render(int(label), rng) for label in rng.integers(0, 3755, SPEED_BATCH)]
+    recognizer.recognize(raw)  # warm-up: the first call traces the graph
+    started = time.perf_counter()
+    for _ in range(repeats):
+        recognizer.recognize(raw)
+    served = SPEED_BATCH * repeats / (time.perf_counter() - started)
+    prepared = np.stack([recognizer.prepare(image) for image in raw])
+    forward(recognizer.bundle.model, prepared)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        forward(recognizer.bundle.model, prepared)
+    bare = SPEED_BATCH * repeats / (time.perf_counter() - started)
+    return {"batch": SPEED_BATCH, "recognize_images_per_s": round(served, 1),
+            "forward_images_per_s": round(bare, 1)}
+
+
+def evaluate(
+    recognizer: Recognizer,
+    *,
+    synthetic: int = 3000,
+    verifier_cases: int = 3000,
+    sets: dict[str, Path] | None = None,
+    speed: bool = True,
+) -> dict[str, Any]:
+    """Every figure, as one JSON-ready dict."""
+    report: dict[str, Any] = {
+        "bundle": str(recognizer.bundle.path),
+        "version": recognizer.manifest.version,
+        "architecture": recognizer.manifest.architecture,
+        "trained": recognizer.trained,
+    }
+    if synthetic:
+        report["synthetic_heldout"] = evaluate_synthetic(recognizer, synthetic, stress=False)
+        report["synthetic_stress"] = evaluate_synthetic(recognizer, synthetic, stress=True)
+    if verifier_cases:
+        report["verifier_synthetic"] = evaluate_verifier(recognizer, verifier_cases)
+    for name, path in (sets or {}).items():
+        report.setdefault("sets", {})[name] = evaluate_labelled(recognizer, read_labelled(path))
+    if speed:
+        report["speed"] = measure_speed(recognizer)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain table of the report, one figure per line, grouped by section."""
+    lines = [f"bundle {report['bundle']} ({report['architecture']}, {report['version']})"]
+    if not report["trained"]:
+        lines.append("WARNING: this bundle is UNTRAINED; its figures mean nothing")
+    sections = {k: v for k, v in report.items() if isinstance(v, dict) and k != "sets"}
+    sections.update({f"set {k}": v for k, v in report.get("sets", {}).items()})
+    for section, figures in sections.items():
+        lines.append(f"\n{section}")
+        for key, value in figures.items():
+            shown = f"{value:.2%}" if isinstance(value, float) and value <= 1 else value
+            lines.append(f"  {key:<30} {shown}")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Running a model over many preprocessed images and scoring its verifier, for calibrate and
+evaluate. The verdicts come from ``models.verifier.decide_verdict``, the very function the
+service uses, so the rates reported are the service's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm import tqdm
+
+from models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
+from models.results import Verdict
+from models.verifier import Thresholds, decide_verdict, is_unknown, l2_normalize
+
+if TYPE_CHECKING:
+    import keras
+
+    from models.training.probes import VerificationSet
+
+
+@dataclass
+class Outputs:
+    """The network's outputs for a set of images."""
+
+    probabilities: np.ndarray  # (n, 3756) float32
+    embeddings: np.ndarray  # (n, dim) float32, unit length
+
+    def top(self, k: int) -> np.ndarray:
+        """(n, k) indices of the k most probable of the 3755 known classes, best first."""
+        known = self.probabilities[:, :LEVEL1_COUNT]
+        part = np.argpartition(-known, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(known, part, axis=1), axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1)
+
+
+def forward(
+    model: keras.Model, images: np.ndarray, *, batch_size: int = 256, desc: str = "forward"
+) -> Outputs:
+    """Probabilities and normalised embeddings of ``images`` in batches, with a progress bar."""
+    from models.melnyk_net import embedding_model
+
+    both = embedding_model(model)
+    probabilities, embeddings = [], []
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch",
+                      disable=len(images) <= batch_size):
+        p, e = both(images[start : start + batch_size], training=False)
+        probabilities.append(np.asarray(p, dtype=np.float32))
+        embeddings.append(np.asarray(e, dtype=np.float32))
+    return Outputs(np.concatenate(probabilities), l2_normalize(np.concatenate(embeddings)))
+
+
+def similarities(outputs: Outputs, templates: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Cosine of each image's embedding with its target's template."""
+    return np.einsum("ij,ij->i", outputs.embeddings, templates[targets]).astype(np.float32)
+
+
+def knownness(outputs: Outputs) -> np.ndarray:
+    """How surely each image is a known character: its top known probability, or 0 when the
+    Unknown class wins outright."""
+    known = outputs.probabilities[:, :LEVEL1_COUNT].max(axis=1)
+    unknown_wins = outputs.probabilities.argmax(axis=1) == UNKNOWN_INDEX
+    return np.where(unknown_wins, 0.0, known)
+
+
+def verdicts(
+    outputs: Outputs, templates: np.ndarray, targets: np.ndarray, thresholds: Thresholds
+) -> np.ndarray:
+    """The service's verdict for each (image, target) pair, as strings."""
+    sims = similarities(outputs, templates, targets)
+    return np.asarray([
+        str(decide_verdict(
+            target_index=int(target),
+            has_template=True,
+            similarity=float(sim),
+            probabilities=probabilities,
+            thresholds=thresholds,
+            unknown_index=UNKNOWN_INDEX,
+        ))
+        for target, sim, probabilities in zip(targets, sims, outputs.probabilities, strict=True)
+    ])
+
+
+def unknown_flags(outputs: Outputs, thresholds: Thresholds) -> np.ndarray:
+    """The classify answer's Unknown flag for each image."""
+    return np.asarray([is_unknown(p, thresholds, UNKNOWN_INDEX) for p in outputs.probabilities])
+
+
+def verifier_rates(
+    cases: VerificationSet, outputs: Outputs, templates: np.ndarray, thresholds: Thresholds
+) -> dict[str, float | int]:
+    """The verifier's rates on labelled cases: what the must-show goals are stated in."""
+    found = verdicts(outputs, templates, cases.targets, thresholds)
+    flags = unknown_flags(outputs, thresholds)
+    accepted = found == str(Verdict.CORRECT)
+
+    def share(mask: np.ndarray, hit: np.ndarray) -> float:
+        return round(float(hit[mask].mean()), 4) if mask.any() else float("nan")
+
+    correct, wrong = cases.where("correct"), cases.where("wrong", "similar")
+    return {
+        "cases": len(cases),
+        "accept_correct": share(correct, accepted),
+        "reject_wrong": share(wrong, ~accepted),
+        "reject_similar": share(cases.where("similar"), ~accepted),
+        "wrong_called_wrong": share(wrong, found == str(Verdict.WRONG_CHARACTER)),
+        "reject_incomplete": share(cases.where("incomplete"), ~accepted),
+        "incomplete_called_incomplete": share(
+            cases.where("incomplete"), found == str(Verdict.INCOMPLETE_OR_UNCLEAR)
+        ),
+        "unknown_flagged": share(cases.where("unknown"), flags),
+        "correct_flagged_unknown": share(correct, flags),
+    }

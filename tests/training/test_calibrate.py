@@ -1,0 +1,67 @@
+"""Threshold choice on constructed cases, where the right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.charset import UNKNOWN_INDEX
+from models.training.calibrate import CalibrationConfig, choose_thresholds
+from models.training.probes import VerificationSet
+from models.training.scoring import Outputs, verifier_rates
+
+DIM = 8
+
+
+def _constructed(rng: np.random.Generator) -> tuple[VerificationSet, Outputs, np.ndarray]:
+    """Cases whose similarities to the target template are drawn from known ranges:
+    correct 0.8..1.0, incomplete 0.55..0.85, wrong 0.0..0.6; unknowns have a flat softmax."""
+    templates = np.zeros((3755, DIM), dtype=np.float32)
+    templates[:, 0] = 1.0
+    kinds, sims, truth = [], [], []
+    for kind, low, high, n in [("correct", 0.8, 1.0, 400), ("incomplete", 0.55, 0.85, 300),
+                               ("wrong", 0.0, 0.6, 200), ("similar", 0.3, 0.65, 100),
+                               ("unknown", 0.0, 0.5, 200)]:
+        kinds += [kind] * n
+        sims += list(rng.uniform(low, high, n))
+        truth += [UNKNOWN_INDEX if kind == "unknown" else 1] * n
+    sims = np.asarray(sims, dtype=np.float32)
+    # A unit embedding whose cosine with the template (e0) is exactly ``sim``.
+    embeddings = np.zeros((len(sims), DIM), dtype=np.float32)
+    embeddings[:, 0], embeddings[:, 1] = sims, np.sqrt(1 - sims**2)
+    probabilities = np.full((len(sims), 3756), 1e-6, dtype=np.float32)
+    kinds_array = np.asarray(kinds)
+    known = kinds_array != "unknown"
+    probabilities[known, 1] = rng.uniform(0.6, 1.0, known.sum())
+    probabilities[~known, 2] = rng.uniform(0.01, 0.2, (~known).sum())
+    cases = VerificationSet(
+        images=np.zeros((len(sims), 1, 1, 1), dtype=np.float32),
+        truth=np.asarray(truth),
+        targets=np.zeros(len(sims), dtype=np.int64),
+        kinds=kinds_array,
+    )
+    return cases, Outputs(probabilities, embeddings), templates
+
+
+def test_thresholds_meet_the_stated_false_accept_rates_on_a_constructed_case():
+    cases, outputs, templates = _constructed(np.random.default_rng(0))
+    cfg = CalibrationConfig(false_accept=0.05, incomplete_false_accept=0.2)
+    thresholds = choose_thresholds(cases, outputs, templates, cfg)
+    rates = verifier_rates(cases, outputs, templates, thresholds)
+    assert rates["reject_wrong"] >= 0.95
+    assert rates["reject_incomplete"] >= 0.8
+    # Incomplete renders reach up to 0.85, so accepting needs about 0.79: most correct pass.
+    assert 0.75 <= thresholds.accept_similarity <= 0.85
+    assert rates["accept_correct"] >= 0.9
+    # Unknowns (top probability <= 0.2) are told from characters (>= 0.6).
+    assert rates["unknown_flagged"] >= 0.95
+    assert rates["correct_flagged_unknown"] <= 0.02
+    assert thresholds.wrong_similarity <= thresholds.accept_similarity
+
+
+def test_a_stricter_stated_rate_gives_a_higher_accept_threshold():
+    cases, outputs, templates = _constructed(np.random.default_rng(1))
+    loose = choose_thresholds(cases, outputs, templates,
+                              CalibrationConfig(false_accept=0.2, incomplete_false_accept=0.6))
+    strict = choose_thresholds(cases, outputs, templates,
+                               CalibrationConfig(false_accept=0.01, incomplete_false_accept=0.05))
+    assert strict.accept_similarity > loose.accept_similarity

@@ -1,0 +1,91 @@
+"""The training path end to end on a tiny scale: train a few steps, calibrate, evaluate."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from hanzi_grader.cli import cli
+from models.bundle import load_manifest
+from models.training.train import TrainConfig, train
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("stroke_data")]
+
+TINY = dict(arch="melnyk-tiny-32", samples_per_class=64, batch_size=32, steps_per_epoch=4,
+            warmup_steps=2, learning_rate=5e-3, workers=1)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    train(TrainConfig(run_dir=run_dir, classes=list("十口人大"), **TINY), verbose=0)
+    return run_dir
+
+
+def _losses(run_dir: Path) -> list[float]:
+    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines]
+
+
+def test_a_smoke_training_on_four_classes_lowers_the_loss(trained_run: Path):
+    losses = _losses(trained_run)
+    assert len(losses) == 2  # 4 classes x 64 samples / (32 x 4 per epoch)
+    assert losses[-1] < losses[0]
+    assert (trained_run / "model.keras").exists()
+
+
+def test_a_longer_run_in_the_same_directory_resumes_after_the_last_epoch(trained_run: Path):
+    longer = dict(TINY, samples_per_class=96)  # three epochs
+    train(TrainConfig(run_dir=trained_run, classes=list("十口人大"), **longer), verbose=0)
+    epochs = [json.loads(line)["epoch"] for line in
+              (trained_run / "log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+def test_train_refuses_an_input_size_its_architecture_does_not_take(tmp_path: Path):
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "r"), "--arch", "nope"])
+    assert result.exit_code == 1
+    assert "unknown architecture" in result.output and "Traceback" not in result.output
+
+
+def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
+    trained_run: Path, tmp_path: Path, char_image
+):
+    bundle = tmp_path / "bundle"
+    result = CliRunner().invoke(cli, [
+        "calibrate", str(trained_run / "model.keras"), str(bundle), "--arch", "melnyk-tiny-32",
+        "--templates-per-class", "1", "--cases", "100",
+    ])
+    assert result.exit_code == 0, result.output
+    manifest = load_manifest(bundle)
+    assert manifest.trained
+    assert manifest.training["arch"] == "melnyk-tiny-32"
+    assert manifest.evaluation["calibration"]["rates"]["cases"] == 100
+
+    # A labelled set as a file,char CSV: two readable images and one that is not an image.
+    images = tmp_path / "set"
+    images.mkdir()
+    for name, char in [("a.png", "十"), ("b.png", "口")]:
+        Image.fromarray(char_image(char, side=64)).save(images / name)
+    (images / "c.png").write_bytes(b"not a png")
+    with (images / "manifest.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerows([["file", "char"], ["a.png", "十"], ["b.png", "口"], ["c.png", "人"]])
+    report_file = tmp_path / "report.json"
+    result = CliRunner().invoke(cli, [
+        "evaluate", str(bundle), "--synthetic", "20", "--verifier-cases", "100", "--no-speed",
+        "--set", f"mine={images / 'manifest.csv'}", "--json-out", str(report_file),
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_file.read_text())
+    assert report["synthetic_heldout"]["n"] == 20
+    assert 0.0 <= report["synthetic_heldout"]["top5"] <= 1.0
+    # A broken image is unreadable: it counts as a miss, not as a crash.
+    assert report["sets"]["mine"]["unreadable"] == 1
+    assert report["sets"]["mine"]["n"] == 2
+    assert "accept_correct" in report["verifier_synthetic"]
