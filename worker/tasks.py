@@ -40,13 +40,51 @@ _settings = get_settings()
 
 
 class RequeueingBatches(Batches):
-    """celery-batches, plus ``reject_on_worker_lost`` for a whole batch.
+    """celery-batches, flushing as soon as a pool process is free, and requeueing lost batches.
 
-    celery-batches acknowledges a batch when its pool call returns and gives the pool no error
-    callback, so a pool process killed mid-batch (out of memory, GPU fault) leaves the batch's
-    jobs unacknowledged until Redis's visibility timeout. Here they go straight back to the
-    queue for the restarted process; idempotent attempts make the second try safe.
+    Flushing: celery-batches sends a batch when ``flush_every`` jobs are buffered or when its
+    timer fires every ``flush_interval``. Alone, that makes a lone job wait for the timer and
+    cuts partial batches while the model is busy. Here a job that finds a pool process idle is
+    sent at once; while every process is busy, jobs gather into the next batch (up to
+    ``flush_every``), which is sent the moment a batch returns. So batches grow with the load
+    and a lone job waits for nothing. The timer stays as a safety net: it flushes when a
+    process is idle, or when the pool has neither taken nor returned a batch for
+    ``STALL_S`` seconds (a lost callback must not strand jobs).
+
+    Requeueing: celery-batches acknowledges a batch when its pool call returns and gives the
+    pool no error callback, so a pool process killed mid-batch (out of memory, GPU fault)
+    leaves the batch's jobs unacknowledged until Redis's visibility timeout. Here they go
+    straight back to the queue for the restarted process; idempotent attempts make the second
+    try safe.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._in_flight = 0  # batches handed to the pool and not yet returned
+        self._last_progress = time.monotonic()  # last batch handed over or returned
+        self._processes = 1
+
+    def Strategy(self, task: Batches, app: Any, consumer: Any) -> Callable:
+        buffer_request = super().Strategy(task, app, consumer)
+        self._processes = max(1, getattr(consumer.pool, "num_processes", 1) or 1)
+
+        def task_message_handler(*args: Any, **kwargs: Any) -> None:
+            buffer_request(*args, **kwargs)
+            self._do_flush()
+
+        return task_message_handler
+
+    def _do_flush(self) -> None:
+        # Every flush comes here: celery-batches' timer and full buffer, arrivals, returns.
+        if not holds_batch(buffered=self._buffer.qsize(), in_flight=self._in_flight,
+                           processes=self._processes, flush_every=self.flush_every,
+                           stalled_for=time.monotonic() - self._last_progress):
+            super()._do_flush()
+
+    def _returned(self) -> None:
+        self._in_flight -= 1
+        self._last_progress = time.monotonic()
+        self._do_flush()
 
     def flush(self, requests: Collection[Request]) -> Any:
         requests = list(requests)
@@ -60,13 +98,17 @@ class RequeueingBatches(Batches):
         def on_return(_result: Any) -> None:
             for request in acks_late:
                 request.acknowledge()
+            self._returned()
 
         def on_lost(error: BaseException) -> None:
             logger.error("batch of %d lost with its pool process (%r); requeued",
                          len(requests), getattr(error, "exception", error))
             for request in acks_late:
                 request.reject(requeue=True)
+            self._returned()
 
+        self._in_flight += 1
+        self._last_progress = time.monotonic()
         return self._pool.apply_async(
             apply_batches_task,
             (self, ([SimpleRequest.from_request(r) for r in requests],), 0, None),
@@ -74,6 +116,17 @@ class RequeueingBatches(Batches):
             callback=on_return,
             error_callback=on_lost,
         )
+
+
+STALL_S = 60.0
+
+
+def holds_batch(*, buffered: int, in_flight: int, processes: int, flush_every: int,
+                stalled_for: float) -> bool:
+    """True when buffered jobs should wait for more: every pool process is busy, the batch is
+    not full, and the pool took or returned a batch less than ``STALL_S`` seconds ago."""
+    return (buffered > 0 and in_flight >= processes and buffered < flush_every
+            and stalled_for < STALL_S)
 
 
 @app.task(
