@@ -22,13 +22,12 @@ from hanzi_grader import attempts, database
 from hanzi_grader.errors import HanziError, ModelUnavailable, TransientError
 from hanzi_grader.schema import Attempt
 from hanzi_grader.settings import get_settings
-from worker import grading
+from worker import grading, reporting
 from worker.app import GRADE_QUEUE, GRADE_TASK, app
+from worker.reporting import JobResult
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-# What a request is answered with: the error it failed with (or None), and its attempt as data.
-JobResult = tuple[HanziError | None, dict[str, Any] | None]
 
 # Postgres unreachable: retry in place for ~15 s (the batch stays unacknowledged), then re-send
 # the jobs under the same ids with a growing countdown, at most MAX_REDELIVERIES times.
@@ -153,18 +152,17 @@ def handle_batch(requests: Sequence[SimpleRequest]) -> None:
         return
     except Exception as error:  # a bug: fail every job loudly rather than leave callers waiting
         logger.exception("batch of %d crashed", len(requests))
-        for request in requests:
-            _report(request, (HanziError(f"internal error: {error!r}"), None))
+        failure: JobResult = (HanziError(f"internal error: {error!r}"), None)
+        reporting.report(app, requests, dict.fromkeys((r.id for r in requests), failure))
         return
     elapsed = time.monotonic() - started
-    for request in requests:
-        _report(request, results[request.id])
+    reporting.report(app, requests, results)
     logger.info(
         "batch of %d: %d graded, %d failed, %d already stored; model %.0f ms, total %.0f ms",
         len(requests), counts["done"], counts["failed"], counts["stored"],
         counts["recognize_ms"], elapsed * 1000,
     )
-    _announce(requests, results, elapsed)
+    reporting.announce(app, GRADE_TASK, requests, results, elapsed)
 
 
 def _grade_and_store(
@@ -248,7 +246,7 @@ def _redeliver_later(requests: Sequence[SimpleRequest], error: HanziError) -> No
         redeliveries = int((request.kwargs or {}).get("redeliveries", 0))
         if redeliveries >= MAX_REDELIVERIES:
             logger.error("job %s given up after %d redeliveries", request.id, redeliveries)
-            _report(request, (error, None))
+            reporting.report_one(app, request, (error, None))
             continue
         countdown = min(2 ** redeliveries, MAX_REDELIVERY_COUNTDOWN_S,
                         max(1, _settings.visibility_timeout // 2))
@@ -257,45 +255,6 @@ def _redeliver_later(requests: Sequence[SimpleRequest], error: HanziError) -> No
             task_id=request.id,
             countdown=countdown,
         )
-
-
-def _report(request: SimpleRequest, result: JobResult) -> None:
-    """Store one request's own result in the result backend, where the producer waits."""
-    error, value = result
-    if request.ignore_result:
-        return
-    try:
-        if error is None:
-            app.backend.mark_as_done(request.id, value, request=request)
-        else:
-            # call_errbacks=False: batch requests carry no errbacks, and asking for them fails.
-            app.backend.mark_as_failure(request.id, error, request=request, call_errbacks=False)
-    except Exception:  # the attempt is committed; a lost result must not lose the batch
-        logger.exception("could not store the result of job %s", request.id)
-
-
-def _announce(requests: Sequence[SimpleRequest], results: dict[str, JobResult],
-              seconds: float) -> None:
-    """Send task events, with the batch size, so that Flower shows each job of the batch."""
-    if not app.conf.worker_send_task_events or not requests:
-        return
-    try:
-        with app.events.default_dispatcher(hostname=requests[0].hostname) as dispatcher:
-            for request in requests:
-                error, value = results[request.id]
-                common = {"uuid": request.id, "batch_size": len(requests)}
-                dispatcher.send("task-received", name=GRADE_TASK, args="()", kwargs="{job}",
-                                retries=0, eta=None, root_id=request.id, parent_id=None,
-                                **common)
-                dispatcher.send("task-started", **common)
-                if error is None:
-                    dispatcher.send("task-succeeded", result=repr(value.get("predicted")),
-                                    runtime=seconds, **common)
-                else:
-                    dispatcher.send("task-failed", exception=repr(error), traceback="",
-                                    **common)
-    except Exception:  # events are for watching; never let them fail a batch
-        logger.exception("could not send task events")
 
 
 def _first_line(error: BaseException) -> str:
