@@ -100,3 +100,14 @@ def test_default_path_comes_from_settings(monkeypatch, tiny_bundle):
         assert Recognizer.load().bundle.path == tiny_bundle
     finally:
         settings.get_settings.cache_clear()
+
+
+def test_top_indices_orders_as_a_stable_argsort_would():
+    from models.recognizer import top_indices
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        values = rng.integers(0, 4, rng.integers(1, 40)).astype(np.float32)  # many ties
+        n = int(rng.integers(1, 45))
+        expected = np.argsort(-values, kind="stable")[:n]
+        assert top_indices(values, n).tolist() == expected.tolist(), (values, n)
