@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, case, func, select
+from sqlalchemy import Insert, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,15 +33,13 @@ def record_attempts(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> s
         return set()
     _ensure_students(session=session, ids={r["student_id"] for r in rows if r.get("student_id")})
     _ensure_sheets(session=session, rows=rows)
-    # Every row names every column: a multi-row VALUES clause needs the same keys in each.
-    columns = [c.key for c in Attempt.__table__.columns if c.key != "id"]
+    # Core, not the ORM: its bulk-insert bookkeeping doubled the cost of a batch. Executed as
+    # executemany, SQLAlchemy sends one multi-row INSERT whose compiled form is cached.
+    table = Attempt.__table__
+    columns = [c.key for c in table.columns if c.key != "id"]
     values = [{column: r.get(column) for column in columns} for r in rows]
-    statement = (
-        _insert_ignoring_conflicts(session, Attempt, "job_id")
-        .values(values)
-        .returning(Attempt.job_id)
-    )
-    return set(session.scalars(statement))
+    statement = _insert_ignoring_conflicts(session, table, "job_id").returning(table.c.job_id)
+    return set(session.scalars(statement, values))
 
 
 def attempts_by_job_id(*, session: Session, job_ids: Iterable[str]) -> dict[str, Attempt]:
@@ -55,19 +53,19 @@ def attempts_by_job_id(*, session: Session, job_ids: Iterable[str]) -> dict[str,
 
 def _ensure_students(*, session: Session, ids: set[str]) -> None:
     if ids:
-        statement = _insert_ignoring_conflicts(session, Student, "id")
+        statement = _insert_ignoring_conflicts(session, Student.__table__, "id")
         session.execute(statement.values([{"id": id_} for id_ in sorted(ids)]))
 
 
 def _ensure_sheets(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     sheets = {r["sheet_id"]: r.get("student_id") for r in rows if r.get("sheet_id")}
     if sheets:
-        statement = _insert_ignoring_conflicts(session, Sheet, "id")
+        statement = _insert_ignoring_conflicts(session, Sheet.__table__, "id")
         values = [{"id": id_, "student_id": student} for id_, student in sorted(sheets.items())]
         session.execute(statement.values(values))
 
 
-def _insert_ignoring_conflicts(session: Session, table: type, column: str) -> Insert:
+def _insert_ignoring_conflicts(session: Session, table: Table, column: str) -> Insert:
     # INSERT .. ON CONFLICT (column) DO NOTHING, in the dialect of the session's database.
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
