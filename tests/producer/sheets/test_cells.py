@@ -1,0 +1,61 @@
+"""Cells: guides found and removed without eating strokes, blank cells told apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from producer.sheets.analysis import analyse_sheet
+from producer.sheets.cells import Guides, remove_guides
+from producer.sheets.layout import layout_from_dict
+from producer.sheets.paper import Page
+
+KINDS = {(0, 1): "blank", (1, 3): "blank", (2, 2): "blank", (0, 2): "correct",
+         (1, 1): "wrong_character", (2, 4): "incomplete"}
+
+
+def analysed(sheet):
+    return analyse_sheet(Page(sheet.image), layout_from_dict(sheet.truth["layout"]))
+
+
+@pytest.mark.parametrize("grid", ["tian", "mi", "square"])
+def test_blank_cells_and_written_cells_are_told_apart(sheet_factory, grid):
+    sheet = sheet_factory(11, rows=3, grid=grid, level=0.5, kinds=KINDS, models=(0,))
+
+    analysis = analysed(sheet)
+
+    truth = {(c["row"], c["col"]): c["kind"] for c in sheet.truth["cells"]}
+    assert analysis.guides.style == grid
+    for cell in analysis.cells:
+        kind = truth[cell.spec.row, cell.spec.col]
+        if kind != "model":
+            assert cell.blank == (kind == "blank"), (cell.spec, kind, cell.image.ink_share)
+    assert {(c.spec.row, c.spec.col) for c in analysis.blank} >= {(0, 1), (1, 3), (2, 2)}
+    assert all(not c.spec.model for c in analysis.to_grade)
+
+
+def test_removing_guides_keeps_a_stroke_that_crosses_them():
+    side = 64
+    patch = np.zeros((side + 1, side + 1), np.float32)
+    patch[32, ::2] = 0.5  # a dashed horizontal guide
+    patch[:, 32] = 0.5  # a vertical guide
+    patch[10:55, 20:23] = 0.9  # a vertical pen stroke crossing the horizontal guide
+    guides = Guides(style="tian", centre=(32.0, 32.0), half_width=1, level=0.5, border=3)
+
+    clean = remove_guides(patch, guides)
+
+    assert clean[32, 40:60].max() < 0.05  # the guide is gone
+    assert clean[20:45, 32].max() < 0.05
+    assert clean[31:34, 20:23].min() > 0.8  # the stroke is whole where it crossed
+
+
+def test_cells_are_sent_as_clean_dark_on_white_images(sheet_factory):
+    sheet = sheet_factory(13, rows=2, level=0.8, kinds={(0, 0): "correct", (1, 0): "blank"})
+
+    analysis = analysed(sheet)
+
+    written = next(c for c in analysis.cells if (c.spec.row, c.spec.col) == (0, 0))
+    blank = next(c for c in analysis.cells if (c.spec.row, c.spec.col) == (1, 0))
+    assert written.png().startswith(b"\x89PNG")
+    assert np.median(written.image.pixels) > 200 and written.image.pixels.min() < 120
+    assert np.percentile(blank.image.pixels, 1) > 180  # no line or shadow left in a blank
