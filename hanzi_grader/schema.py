@@ -57,7 +57,14 @@ class Student(Base):
 
 
 class Sheet(Base):
-    """A scanned homework sheet whose cells are graded as separate attempts."""
+    """A scanned homework sheet whose cells are graded as separate attempts.
+
+    A sheet graded as a whole (``hanzi grade-sheet``, the ``hanzi.grade_sheet`` task) is
+    ``grading`` while its cells are in the queue, then ``done`` with its score, or ``failed``
+    with an ``error`` when no grid matching its layout was found. ``cells_sent`` cells went to
+    the queue; ``blank_cells`` ([row, column, expected] each) did not. A sheet named only by
+    ``hanzi submit --sheet`` has just an id and a student.
+    """
 
     __tablename__ = "sheets"
 
@@ -66,6 +73,16 @@ class Sheet(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    source: Mapped[str | None] = mapped_column(String(1024))  # the scan's file name or origin
+    layout: Mapped[dict | None] = mapped_column(JsonDocument)
+    status: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    cells_sent: Mapped[int | None] = mapped_column(Integer)
+    blank_cells: Mapped[list | None] = mapped_column(JsonDocument)
+    score: Mapped[float | None] = mapped_column(Float)  # correct cells / cells to write
+    practise: Mapped[list | None] = mapped_column(JsonDocument)  # characters, weakest first
+    annotated_path: Mapped[str | None] = mapped_column(String(1024))
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Attempt(Base):

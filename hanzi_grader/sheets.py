@@ -1,0 +1,147 @@
+"""Sheets graded as a whole: recording one, scoring it once all its cells are stored.
+
+A sheet goes ``grading`` (its cells are in the queue) -> ``done`` (every cell it sent has an
+attempt; the score and the characters to practise are set), or straight to ``failed`` when its
+scan could not be read. Whoever stores a sheet's last cell finishes it: the worker after each
+batch, and the producer after collecting its results; finishing twice changes nothing.
+
+Plain keyword-only functions over a caller's session, like ``hanzi_grader.attempts``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hanzi_grader.attempts import CORRECT
+from hanzi_grader.schema import Attempt, Sheet, Student
+
+GRADING = "grading"
+DONE = "done"
+FAILED = "failed"
+BLANK = "blank"
+PRACTISE_COUNT = 5
+
+
+def start_sheet(*, session: Session, sheet_id: str, student: str, source: str | None,
+                layout: dict[str, Any] | None, cells_sent: int,
+                blank_cells: Sequence[Sequence[Any]]) -> None:
+    """Record a sheet whose ``cells_sent`` cells are about to go to the queue.
+
+    Grading the same scan again (same sheet id) starts it afresh; its cells keep their job
+    ids, so they are not graded twice.
+    """
+    _upsert(session, {
+        "id": sheet_id, "student_id": student, "source": source, "layout": layout,
+        "status": GRADING, "error": None, "cells_sent": cells_sent,
+        "blank_cells": [list(cell) for cell in blank_cells], "score": None, "practise": None,
+        "graded_at": None,
+    })
+
+
+def fail_sheet(*, session: Session, sheet_id: str, student: str, source: str | None,
+               layout: dict[str, Any] | None, error: str) -> None:
+    """Record a sheet that could not be graded, and why."""
+    _upsert(session, {
+        "id": sheet_id, "student_id": student, "source": source, "layout": layout,
+        "status": FAILED, "error": error, "cells_sent": 0, "blank_cells": [], "score": None,
+        "practise": None, "graded_at": datetime.now(UTC),
+    })
+
+
+def finish_sheets(*, session: Session, sheet_ids: Iterable[str]) -> list[str]:
+    """Score every sheet among ``sheet_ids`` whose cells are all stored; return those ids."""
+    return [sheet_id for sheet_id in sorted(set(sheet_ids))
+            if finish_sheet(session=session, sheet_id=sheet_id) is not None]
+
+
+def finish_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
+    """The sheet, scored, once every cell it sent has an attempt; None until then."""
+    sheet = session.get(Sheet, sheet_id)
+    if sheet is None or sheet.status not in (GRADING, DONE) or sheet.cells_sent is None:
+        return None
+    if sheet.status == DONE:
+        return sheet
+    stored = session.scalar(select(func.count()).select_from(Attempt)
+                            .where(Attempt.sheet_id == sheet_id))
+    if stored < sheet.cells_sent:
+        return None
+    cells = session.execute(select(Attempt.target, Attempt.verdict)
+                            .where(Attempt.sheet_id == sheet_id)).all()
+    blanks = [cell[2] for cell in sheet.blank_cells or [] if len(cell) > 2]
+    sheet.score, sheet.practise = score_sheet([(t, v) for t, v in cells], blanks)
+    sheet.status = DONE
+    sheet.graded_at = datetime.now(UTC)
+    return sheet
+
+
+def score_sheet(graded: Iterable[tuple[str | None, str | None]],
+                blank: Iterable[str | None]) -> tuple[float | None, list[str]]:
+    """(score, characters to practise) of a sheet's cells.
+
+    ``graded`` holds (expected, verdict) of every cell that was written, ``blank`` the expected
+    character of every cell left empty. The score is the share of cells written correctly,
+    blanks counting as misses (None when the sheet asked for nothing); the characters to
+    practise are those missed at least once, the most missed first (at most PRACTISE_COUNT).
+    """
+    graded, blank = list(graded), list(blank)
+    total = len(graded) + len(blank)
+    if total == 0:
+        return None, []
+    correct = sum(verdict == CORRECT for _, verdict in graded)
+    misses = Counter(expected for expected, verdict in graded
+                     if verdict != CORRECT and expected)
+    misses.update(expected for expected in blank if expected)
+    order = {char: i for i, char in enumerate(dict.fromkeys(
+        [e for e, _ in graded if e] + [e for e in blank if e]))}
+    practise = sorted(misses, key=lambda char: (-misses[char], order.get(char, 0)))
+    return round(correct / total, 4), practise[:PRACTISE_COUNT]
+
+
+def set_annotated(*, session: Session, sheet_id: str, path: str) -> None:
+    """Remember where the sheet's annotated image was written."""
+    sheet = session.get(Sheet, sheet_id)
+    if sheet is not None:
+        sheet.annotated_path = path
+
+
+def sheet_to_dict(sheet: Sheet) -> dict[str, Any]:
+    """A sheet row as JSON-ready data."""
+    return {
+        "sheet_id": sheet.id,
+        "student": sheet.student_id,
+        "source": sheet.source,
+        "status": sheet.status,
+        "error": sheet.error,
+        "score": sheet.score,
+        "practise": sheet.practise or [],
+        "cells_sent": sheet.cells_sent,
+        "blank_cells": sheet.blank_cells or [],
+        "annotated_path": sheet.annotated_path,
+        "graded_at": sheet.graded_at.isoformat() if sheet.graded_at else None,
+    }
+
+
+def _upsert(session: Session, values: dict[str, Any]) -> None:
+    if values.get("student_id"):
+        session.execute(_insert(session, Student).values(id=values["student_id"])
+                        .on_conflict_do_nothing(index_elements=["id"]))
+    statement = _insert(session, Sheet).values(values)
+    update = {key: statement.excluded[key] for key in values if key != "id"}
+    session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=update))
+    session.expire_all()  # the ORM must read the row as written, not a cached copy
+
+
+def _insert(session: Session, table: type):
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for database dialect {dialect!r}")
