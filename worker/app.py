@@ -18,6 +18,10 @@ from hanzi_grader.settings import Settings, get_settings
 
 GRADE_TASK = "hanzi.grade"
 GRADE_QUEUE = "hanzi.recognize"
+# A whole sheet image (from a learning platform): its grid is found and its cells are sent to
+# GRADE_QUEUE as ordinary jobs. A queue of its own, so a slow sheet never holds up a batch.
+SHEET_TASK = "hanzi.grade_sheet"
+SHEET_QUEUE = "hanzi.sheets"
 # Loading TensorFlow and the bundle in a fresh pool process takes longer than Celery's
 # default 4 s start-up allowance.
 PROCESS_START_TIMEOUT_S = 180.0
@@ -27,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 def make_app(settings: Settings) -> Celery:
     """A Celery app configured from ``settings``."""
-    app = Celery("hanzi_grader", include=["worker.tasks"])
+    app = Celery("hanzi_grader", include=["worker.tasks", "worker.sheet_tasks"])
     app.conf.update(celery_config(settings))
     return app
 
@@ -54,9 +58,9 @@ def celery_config(settings: Settings) -> dict:
         "worker_prefetch_multiplier": 2 * settings.flush_every,
         "worker_concurrency": settings.worker_concurrency,
         "worker_proc_alive_timeout": PROCESS_START_TIMEOUT_S,
-        "task_queues": (Queue(GRADE_QUEUE),),
+        "task_queues": (Queue(GRADE_QUEUE), Queue(SHEET_QUEUE)),
         "task_default_queue": GRADE_QUEUE,
-        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}},
+        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}, SHEET_TASK: {"queue": SHEET_QUEUE}},
         "result_expires": 7 * 24 * 3600,
         "broker_connection_retry_on_startup": True,
         # Task events feed Flower; the embedded SQLite broker cannot broadcast them.

@@ -18,11 +18,12 @@ from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
-from hanzi_grader import attempts, database
+from hanzi_grader import attempts, database, sheets
 from hanzi_grader.errors import HanziError, ModelUnavailable, TransientError
 from hanzi_grader.schema import Attempt
 from hanzi_grader.settings import get_settings
 from worker import grading, reporting
+from worker.acks import acknowledge_all
 from worker.app import GRADE_QUEUE, GRADE_TASK, app
 from worker.reporting import JobResult
 
@@ -95,8 +96,7 @@ class RequeueingBatches(Batches):
                 request.acknowledge()
 
         def on_return(_result: Any) -> None:
-            for request in acks_late:
-                request.acknowledge()
+            acknowledge_all(acks_late)
             self._returned()
 
         def on_lost(error: BaseException) -> None:
@@ -178,6 +178,8 @@ def _grade_and_store(
         worker=requests[0].hostname,
     )
     with_db_retries(lambda: _store(outcomes))
+    _finish_sheets({o.row.get("sheet_id") for o in outcomes}
+                   | {a.sheet_id for a in stored.values()})
     results = {job_id: _stored_result(a) for job_id, a in stored.items()}
     results |= {o.job_id: (o.error, o.result()) for o in outcomes}
     counts = {
@@ -213,6 +215,25 @@ def _store(outcomes: list[grading.Outcome]) -> set[str]:
     # One transaction for the whole batch: all its attempts are committed, or none.
     with database.transaction() as session:
         return attempts.record_attempts(session=session, rows=[o.row for o in outcomes])
+
+
+def _finish_sheets(sheet_ids: set[str | None]) -> None:
+    """Score the sheets whose last cells this batch stored (see hanzi_grader.sheets)."""
+    sheet_ids.discard(None)
+    if not sheet_ids:
+        return
+
+    def finish() -> list[str]:
+        with database.transaction() as session:
+            return sheets.finish_sheets(session=session, sheet_ids=sheet_ids)
+
+    try:
+        finished = with_db_retries(finish)
+    except Exception:  # the attempts are committed; the sheet's producer can still finish it
+        logger.exception("could not finish sheets %s", ", ".join(sorted(sheet_ids)))
+        return
+    if finished:
+        logger.info("sheets graded: %s", ", ".join(finished))
 
 
 def _stored_result(attempt: Attempt) -> JobResult:
