@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("producer.cli:submit", "Submit images as recognition jobs."),
     "history": ("producer.cli:history", "Show a student's attempt history."),
     "demo": ("producer.cli:demo", "Run the whole path on the example images."),
+    "grade-sheet": ("producer.sheets.cli:grade_sheet", "Grade scanned practice sheets."),
+    "make-sheets": ("producer.sheets.cli:make_sheets", "Write synthetic scanned sheets."),
     "db": ("hanzi_grader.database:db", "Database schema commands (upgrade, downgrade)."),
 }
 

@@ -12,6 +12,7 @@ A job id chosen by the caller makes submission idempotent: the same id twice is 
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +26,7 @@ from celery.result import AsyncResult
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 from models.charset import is_known
-from worker.app import GRADE_QUEUE, GRADE_TASK, app
+from worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_QUEUE, SHEET_TASK, app
 from worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
 
 Image = bytes | str | Path
@@ -61,26 +62,31 @@ def submit_many(
     top_n: int = DEFAULT_TOP_N,
     sheet: str | None = None,
     cells: Iterable[tuple[int, int] | None] | None = None,
+    targets: Iterable[str | None] | None = None,
     on_submitted: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Queue many images over one broker connection; return their job ids in order.
 
-    ``job_ids`` and ``cells``, when given, pair with the images one to one.
+    ``job_ids``, ``cells`` and ``targets`` (each image its own target, instead of
+    ``target`` for all), when given, pair with the images one to one.
     ``on_submitted`` is called with each job id as it is sent (for a progress bar).
     """
     _check_options(student=student, target=target, top_n=top_n, sheet=sheet)
     images = list(images)
     ids = list(job_ids) if job_ids is not None else [new_job_id() for _ in images]
     cell_list = list(cells) if cells is not None else [None] * len(images)
-    if not len(ids) == len(cell_list) == len(images):
-        raise InvalidJob(f"{len(images)} images but {len(ids)} job ids and {len(cell_list)} "
-                         f"cells")
+    target_list = list(targets) if targets is not None else [target] * len(images)
+    if not len(ids) == len(cell_list) == len(target_list) == len(images):
+        raise InvalidJob(f"{len(images)} images but {len(ids)} job ids, {len(cell_list)} "
+                         f"cells and {len(target_list)} targets")
     for job_id in ids:
         _check_id(job_id, "job id")
+    for each in set(target_list) - {None}:
+        _check_options(student=student, target=each, top_n=top_n, sheet=sheet)
     with app.producer_or_acquire() as producer:
-        for image, job_id, cell in zip(images, ids, cell_list, strict=True):
+        for image, job_id, cell, each in zip(images, ids, cell_list, target_list, strict=True):
             payload = make_payload(
-                read_image(image), job_id=job_id, student=student, target=target,
+                read_image(image), job_id=job_id, student=student, target=each,
                 top_n=top_n, sheet=sheet, cell=cell, submitted_at=datetime.now(UTC),
             )
             app.send_task(GRADE_TASK, kwargs={"job": payload}, task_id=job_id,
@@ -88,6 +94,49 @@ def submit_many(
             if on_submitted is not None:
                 on_submitted(job_id)
     return ids
+
+
+def submit_sheet(
+    image: Image,
+    *,
+    student: str,
+    layout: Any,
+    sheet_id: str | None = None,
+    source: str | None = None,
+) -> str:
+    """Queue a whole sheet scan for grading; return its sheet id.
+
+    ``layout`` is a ``producer.sheets.layout.Layout`` or its dict form (``{"expect": "我你好"}``
+    and so on). A worker finds the grid and sends the written cells as ordinary jobs. The
+    same scan, student and layout always get the same sheet id, so it is graded once.
+    """
+    from producer.sheets.grade import new_sheet_id
+    from producer.sheets.layout import Layout, layout_from_dict
+
+    _check_id(student, "student")
+    spec = layout if isinstance(layout, Layout) else layout_from_dict(layout)
+    data = read_image(image)
+    sheet_id = sheet_id or new_sheet_id(data, student=student, layout=spec)
+    _check_id(sheet_id, "sheet id")
+    job = {"student": student, "image": base64.b64encode(data).decode("ascii"),
+           "layout": spec.to_dict(), "source": source or (
+               str(image) if isinstance(image, str | Path) else None)}
+    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=SHEET_QUEUE)
+    return sheet_id
+
+
+def sheet_result(sheet_id: str, timeout: float = 300.0) -> dict[str, Any]:
+    """Wait for a sheet sent with ``submit_sheet``: the same object as `hanzi grade-sheet
+    --json` prints (score, error, and every cell's verdict)."""
+    from producer.sheets.grade import collect_uploaded
+
+    deadline = _now() + timeout
+    accepted = result(sheet_id, timeout=timeout)
+    if accepted.get("status") == "failed":
+        return {"sheet": sheet_id, "student": None, "score": None,
+                "error": f"{accepted.get('error_type')}: {accepted.get('error')}", "cells": [],
+                "sheet_id": sheet_id, "practise": []}
+    return collect_uploaded(accepted, timeout=max(0.001, deadline - _now())).to_dict()
 
 
 def result(job_id: str, timeout: float = 60.0) -> dict[str, Any]:

@@ -1,0 +1,150 @@
+"""The annotated sheet: each cell outlined in its verdict's colour, the score in a header.
+
+Green for correct, red for a wrong character (with the model's best guess written in the
+cell's corner), amber for incomplete, unclear or unreadable, grey for blank. Printed model
+cells are left as they are. Each outline is drawn just inside its own cell, so neighbours never
+paint over each other and a cell's colour can be read back from the image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from producer.sheets.analysis import SheetAnalysis
+from producer.sheets.fonts import cjk_font
+from producer.sheets.grade import SheetResult
+
+GREEN, RED, AMBER, GREY = (0, 160, 70), (215, 30, 30), (240, 150, 0), (140, 140, 140)
+VERDICT_COLOURS = {
+    "correct": GREEN,
+    "wrong_character": RED,
+    "incomplete_or_unclear": AMBER,
+    "unknown": AMBER,
+    "failed": AMBER,
+    "blank": GREY,
+}
+LEGEND = (("correct", GREEN), ("wrong", RED), ("unclear", AMBER), ("blank", GREY))
+
+
+def outline_width(pitch: float) -> int:
+    return max(3, round(pitch / 22))
+
+
+def outline_middle(quad: np.ndarray, pitch: float) -> np.ndarray:
+    """Where a cell's outline runs: the quad its band is centred on (for reading it back)."""
+    return inset_quad(quad, 1 + outline_width(pitch) / 2)
+
+
+def inset_quad(quad: np.ndarray, inset: float) -> np.ndarray:
+    """``quad`` shrunk towards its centre by about ``inset`` pixels on every side."""
+    centre = quad.mean(axis=0)
+    radius = np.hypot(*(quad - centre).T).mean()
+    scale = max(0.1, 1.0 - inset * np.sqrt(2) / max(radius, 1e-6))
+    return centre + (quad - centre) * scale
+
+
+def header_height(width: int) -> int:
+    """The height of the header band above a scan ``width`` pixels wide."""
+    return max(48, round(0.07 * width))
+
+
+def annotate(scan: np.ndarray, analysis: SheetAnalysis | None, result: SheetResult) -> Image.Image:
+    """The scan (RGB array) with each graded cell outlined and a header with the score."""
+    height, width = scan.shape[:2]
+    header = header_height(width)
+    image = Image.new("RGB", (width, height + header), (255, 255, 255))
+    image.paste(Image.fromarray(scan, "RGB"), (0, header))
+    draw = ImageDraw.Draw(image)
+    _draw_header(draw, result, width, header)
+    if analysis is None:
+        return image
+    pitch = analysis.grid.pitch
+    line = outline_width(pitch)
+    guess_font = cjk_font(max(12, round(pitch * 0.3)))
+    by_cell = {(c.row, c.col): c for c in result.cells}
+    shift = np.array([0.0, header])
+    for cell in analysis.cells:
+        outcome = by_cell.get((cell.spec.row, cell.spec.col))
+        if outcome is None:
+            continue
+        colour = VERDICT_COLOURS.get(outcome.verdict, AMBER)
+        _outline(draw, cell.quad + shift, line, colour)
+        if outcome.verdict == "wrong_character" and outcome.predicted:
+            _write_guess(draw, outcome.predicted, cell.quad + shift, line, guess_font)
+    return image
+
+
+def write_annotated(path: Path, scan: np.ndarray, analysis: SheetAnalysis | None,
+                    result: SheetResult) -> Path:
+    """Write the annotated sheet as PNG at ``path`` (folders made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    annotate(scan, analysis, result).save(path, format="PNG", optimize=False)
+    return path
+
+
+def _draw_header(draw: ImageDraw.ImageDraw, result: SheetResult, width: int,
+                 header: int) -> None:
+    name = Path(result.source).name
+    if result.error is not None:
+        lines, colour = [f"{result.student} · {name}", f"not graded: {result.reason}"], RED
+    else:
+        score = "—" if result.score is None else f"{result.score:.0%}"
+        written = sum(c.verdict != "blank" for c in result.cells)
+        lines = [f"{result.student} · {name} · score {score}",
+                 f"{result.correct}/{len(result.cells)} correct, {written} written"]
+        if result.practise:
+            lines[1] += " · practise " + " ".join(result.practise)
+        colour = (20, 20, 20)
+    draw.rectangle([0, 0, width, header - 1], fill=(250, 250, 250))
+    draw.line([0, header - 1, width, header - 1], fill=(180, 180, 180), width=1)
+    legend = _legend_width(draw, header)
+    room = width - 12 - (legend if width > 3 * legend else 0)
+    size = max(8, round(header * 0.34))
+    while size > 8 and max(draw.textlength(t, font=cjk_font(size)) for t in lines) > room:
+        size -= 1
+    font = cjk_font(size)
+    for index, text in enumerate(lines):
+        y = header * (0.3 if index == 0 else 0.72)
+        draw.text((6, y), text, fill=colour, font=font, anchor="lm")
+    if width > 3 * legend:
+        _draw_legend(draw, width, header)
+
+
+def _legend_width(draw: ImageDraw.ImageDraw, header: int) -> float:
+    font = cjk_font(max(10, round(header * 0.24)))
+    return sum(draw.textlength(label, font=font) + header * 0.45 for label, _ in LEGEND)
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, width: int, header: int) -> None:
+    size = max(10, round(header * 0.24))
+    font = cjk_font(size)
+    x = width - _legend_width(draw, header) - 6
+    for label, swatch in LEGEND:
+        draw.rectangle([x, header / 2 - size / 2, x + size, header / 2 + size / 2], fill=swatch)
+        draw.text((x + size * 1.3, header / 2), label, fill=(60, 60, 60), font=font,
+                  anchor="lm")
+        x += draw.textlength(label, font=font) + header * 0.45
+
+
+def _outline(draw: ImageDraw.ImageDraw, quad: np.ndarray, line: int,
+             colour: tuple[int, int, int]) -> None:
+    """A band ``line`` pixels wide just inside ``quad``, drawn as four filled strips (exact,
+    where Pillow's wide lines drift by a pixel on slanted sides)."""
+    outer, inner = inset_quad(quad, 1), inset_quad(quad, 1 + line)
+    for i in range(4):
+        j = (i + 1) % 4
+        draw.polygon([tuple(outer[i]), tuple(outer[j]), tuple(inner[j]), tuple(inner[i])],
+                     fill=colour)
+
+
+def _write_guess(draw: ImageDraw.ImageDraw, guess: str, quad: np.ndarray, line: int,
+                 font) -> None:
+    """The model's best guess in the cell's top-right corner, on a white patch."""
+    top_right = quad[1]
+    size = font.size if hasattr(font, "size") else 12
+    x, y = top_right[0] - line - 2 - size, top_right[1] + line + 2
+    draw.rectangle([x - 1, y - 1, x + size + 1, y + size + 1], fill=(255, 255, 255))
+    draw.text((x + size / 2, y + size / 2), guess, fill=RED, font=font, anchor="mm")
