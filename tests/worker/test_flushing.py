@@ -31,6 +31,7 @@ def fake_request(job_id: str) -> SimpleNamespace:
         id=job_id, name="hanzi.grade", _payload=((), {"job": {}}, {}), delivery_info={},
         hostname="test@host", reply_to=None, correlation_id=None, request_dict={}, eta=None,
         ignore_result=False, task=SimpleNamespace(acks_late=True), acknowledge=lambda: None,
+        acknowledged=False, message=None,
     )
 
 

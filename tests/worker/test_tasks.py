@@ -141,6 +141,9 @@ def test_an_unreachable_postgres_is_a_transient_error():
 class FakeRequest:
     """What flush() uses of a worker Request: its task's acks_late, acknowledge, reject."""
 
+    acknowledged = False
+    message = None  # no broker channel: acknowledged one by one
+
     def __init__(self, acks_late: bool = True) -> None:
         self.task = type("Task", (), {"acks_late": acks_late})
         self.events: list = []
