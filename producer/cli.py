@@ -20,6 +20,8 @@ from hanzi_grader.settings import PACKAGE_ROOT, get_settings
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 EXAMPLES_DIR = PACKAGE_ROOT / "examples"
+DEMO_SHEET = EXAMPLES_DIR / "sheets" / "li-ming_week3.jpg"
+DEMO_SHEET_LAYOUT = EXAMPLES_DIR / "sheets" / "week3.layout.toml"
 DEMO_STUDENT = "demo-student"
 WORKER_STOP_TIMEOUT_S = 30
 T = TypeVar("T")
@@ -73,7 +75,8 @@ def history(student: str, as_json: bool) -> None:
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="Seconds to wait for the worker to grade everything.")
 def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
-    """Run the whole path: start a worker, grade the example images, print the history.
+    """Run the whole path: start a worker, grade the example images, print the history, then
+    grade a scanned practice sheet (examples/sheets) and print its score.
 
     Uses examples/*.png unless IMAGES are given. Runs on the embedded SQLite broker and
     database unless HANZI_BROKER_URL / HANZI_DATABASE_URL point at Redis and Postgres.
@@ -81,7 +84,8 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
     from hanzi_grader import database
 
     settings = get_settings()
-    files = _guarded(lambda: image_files(images or (EXAMPLES_DIR,)))
+    examples = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = _guarded(lambda: image_files(images or examples))
     click.echo(f"broker {_redact(settings.effective_broker_url)}, "
                f"database {_redact(settings.effective_database_url)}")
     _guarded(database.upgrade)
@@ -95,10 +99,32 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
         ])
         outcomes = _guarded(lambda: _collect(job_ids, timeout=timeout, worker=worker_process,
                                              log_path=log_path))
-    click.echo()
-    _print_results(files, outcomes, as_json=False)
-    click.echo()
-    click.echo(format_history(_guarded(lambda: _history(student))))
+        click.echo()
+        _print_results(files, outcomes, as_json=False)
+        click.echo()
+        click.echo(format_history(_guarded(lambda: _history(student))))
+        click.echo()
+        _demo_sheet(settings.home / "demo-sheets", timeout, worker_process, log_path)
+
+
+def _demo_sheet(out: Path, timeout: float, worker: subprocess.Popen, log_path: Path) -> None:
+    """Grade the example practice sheet through the same worker; print its score."""
+    from producer.sheets.cli import grade_files
+    from producer.sheets.layout import load_layout
+
+    scan, layout = DEMO_SHEET, load_layout(DEMO_SHEET_LAYOUT)
+    student = scan.stem.split("_")[0]
+    click.echo(f"grading the practice sheet {scan.name} ({layout.describe()}) for {student}")
+    [result] = _guarded(lambda: grade_files([scan], {scan: student}, layout, out, timeout,
+                                       as_json=False))
+    if worker.poll() is not None:
+        raise click.ClickException(f"the worker exited with code {worker.returncode}; "
+                                   f"see {log_path}")
+    if result.error is not None:
+        raise click.ClickException(result.error)
+    click.echo(f"sheet {scan.name}: score {result.score:.0%} ({result.correct} of "
+               f"{len(result.cells)} cells correct); practise: {' '.join(result.practise)}")
+    click.echo(f"annotated sheet: {result.annotated}")
 
 
 # -- submitting and waiting --------------------------------------------------------------

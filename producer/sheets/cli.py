@@ -63,7 +63,7 @@ def grade_sheet(paths: tuple[Path, ...], layout_file: Path | None, expect: str |
     layout = _layout(layout_file, expect, columns, model_columns, grid)
     files = sheet_files(paths, out)
     students = _students(files, student, students_csv)
-    results = _guarded(lambda: _grade(files, students, layout, out, timeout, as_json))
+    results = _guarded(lambda: grade_files(files, students, layout, out, timeout, as_json))
     from producer.sheets.summary import write_csv, write_overview
 
     csv_path = write_csv(results, out / "summary.csv")
@@ -203,8 +203,12 @@ def read_students(path: Path) -> dict[str, str]:
     return mapping
 
 
-def _grade(files: Sequence[Path], students: dict[Path, str | None], layout: Layout, out: Path,
-           timeout: float, as_json: bool) -> list:
+def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout: Layout,
+                out: Path, timeout: float, as_json: bool) -> list:
+    """Dispatch every sheet, then collect, annotate (and with ``as_json`` print) each in turn.
+
+    Two passes, so that the worker grades one sheet's cells while the next is being read.
+    """
     from tqdm import tqdm
 
     from producer.sheets.grade import SheetResult, collect_sheet, dispatch_sheet

@@ -34,7 +34,17 @@ def test_demo_runs_the_whole_path_on_sqlite_alone(tmp_path, model_dir):
     assert "student embedded: 4 attempts (1 failed)" in out
     assert "target 永:" in out and "target 水:" in out
     assert "04_broken.png  failed  InvalidImage" in out
+    # and then graded the example practice sheet through the same queue
+    assert "sheet li-ming_week3.jpg: score" in out
+    annotated = out.split("annotated sheet: ")[1].split()[0]
+    assert annotated.startswith(str(home)) and annotated.endswith(".annotated.png")
     with sqlite3.connect(home / "hanzi.db") as connection:
         statuses = dict(connection.execute(
             "SELECT status, count(*) FROM attempts WHERE student_id = 'embedded' GROUP BY 1"))
     assert statuses == {"done": 3, "failed": 1}
+    with sqlite3.connect(home / "hanzi.db") as connection:
+        [(status, cells_sent)] = connection.execute(
+            "SELECT status, cells_sent FROM sheets WHERE student_id = 'li-ming'")
+        graded = connection.execute(
+            "SELECT count(*) FROM attempts WHERE student_id = 'li-ming'").fetchone()[0]
+    assert status == "done" and graded == cells_sent > 0
