@@ -67,6 +67,9 @@ class RequeueingBatches(Batches):
     def Strategy(self, task: Batches, app: Any, consumer: Any) -> Callable:
         buffer_request = super().Strategy(task, app, consumer)
         self._processes = max(1, getattr(consumer.pool, "num_processes", 1) or 1)
+        # Built again after a lost broker connection, when the pool drops (without callbacks)
+        # the batches no process had taken yet; the broker redelivers their jobs. Count afresh.
+        self._in_flight = 0
 
         def task_message_handler(*args: Any, **kwargs: Any) -> None:
             buffer_request(*args, **kwargs)
@@ -82,7 +85,7 @@ class RequeueingBatches(Batches):
             super()._do_flush()
 
     def _returned(self) -> None:
-        self._in_flight -= 1
+        self._in_flight = max(0, self._in_flight - 1)  # a batch from before a restart
         self._last_progress = time.monotonic()
         self._do_flush()
 
