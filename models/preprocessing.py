@@ -35,6 +35,10 @@ LINE_COVERAGE = 0.98
 # ... and no thicker than this share of the image side (pen strokes are thicker).
 LINE_MAX_THICKNESS = 0.03
 
+# Handwriting is ink on paper, and paper is near-neutral (white, cream, a yellow pad at 0.4): when
+# the lightest half of a colour image is more saturated than this, it is a photo of something else.
+MAX_PAPER_SATURATION = 0.45
+
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -117,13 +121,18 @@ def _to_grey(image: Image.Image) -> Image.Image:
 
 
 def load_image(
-    source: ImageSource, *, max_bytes: int | None = None, max_pixels: int | None = None
+    source: ImageSource,
+    *,
+    max_bytes: int | None = None,
+    max_pixels: int | None = None,
+    reject_colour_photos: bool = False,
 ) -> Image.Image:
     """Load ``source`` as an upright 8-bit greyscale (mode "L") PIL image.
 
     Raises ``InvalidImage`` naming the source for missing, empty, corrupt, truncated or
     non-image input, and for input over ``max_bytes`` or ``max_pixels`` (checked before the
-    pixels are decoded).
+    pixels are decoded); with ``reject_colour_photos``, also for a colour image whose lightest
+    half is not near-neutral paper (``MAX_PAPER_SATURATION``).
     """
     what = _describe(source)
     if isinstance(source, str | Path):
@@ -153,9 +162,31 @@ def load_image(
         raise InvalidImage(f"not an image: received {type(source).__name__}")
     try:
         image = ImageOps.exif_transpose(image) or image
+        if reject_colour_photos:
+            _check_paper(image, what)
         return _to_grey(image)
     except (OSError, ValueError) as error:
         raise InvalidImage(f"cannot convert image {what} ({image.mode}): {error}") from None
+
+
+def paper_saturation(image: Image.Image) -> float:
+    """Median HSV saturation (0-1) of the lightest half of ``image``, where paper would be."""
+    small = image.convert("RGB")
+    small.thumbnail((64, 64))
+    hsv = np.asarray(small.convert("HSV"), dtype=np.float32).reshape(-1, 3)
+    lightest = hsv[hsv[:, 2] >= np.median(hsv[:, 2])]
+    return float(np.median(lightest[:, 1])) / 255
+
+
+def _check_paper(image: Image.Image, what: str) -> None:
+    if image.mode in ("1", "L", "LA", "La", "I", "F") or image.mode.startswith("I;"):
+        return  # no colour to judge
+    saturation = paper_saturation(image)
+    if saturation > MAX_PAPER_SATURATION:
+        raise InvalidImage(
+            f"not a character on paper: {what} looks like a colour photo (the median "
+            f"saturation of its lightest half is {saturation:.2f}, over {MAX_PAPER_SATURATION})"
+        )
 
 
 def otsu_threshold(grey: np.ndarray) -> tuple[int, float]:

@@ -66,7 +66,8 @@ class Recognizer:
 
     def prepare(self, image: ImageSource) -> np.ndarray:
         """The network input for one image; ``InvalidImage`` if it is unusable."""
-        return preprocess(load_image(image, max_pixels=self.max_pixels), self.input_size)
+        grey = load_image(image, max_pixels=self.max_pixels, reject_colour_photos=True)
+        return preprocess(grey, self.input_size)
 
     def recognize(
         self,

@@ -216,3 +216,44 @@ def test_real_handwriting_files(real_dev_dir):
         plane = preprocess(path)[:, :, 0]
         assert not plane[:4].any() and not plane[-4:].any()
         assert 0.005 < plane.mean() < 0.6, path.name  # some thin, faint pencil too
+
+
+def colour_photo(seed: int = 1) -> Image.Image:
+    """A colourful scene-like picture: gradients and waves in every channel, with noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:240, 0:320]
+    rgb = np.stack([(x * 0.6 + 40 * np.sin(y / 17)) % 256, (y * 0.8 + 30 * np.cos(x / 23)) % 256,
+                    (x + y) * 0.35 % 256], -1)
+    return Image.fromarray(np.clip(rgb + rng.normal(0, 18, rgb.shape), 0, 255).astype(np.uint8))
+
+
+def written_on(paper: tuple[int, int, int], ink: tuple[int, int, int],
+               grid: tuple[int, int, int] | None = None) -> Image.Image:
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (100, 100), paper)
+    draw = ImageDraw.Draw(image)
+    if grid:  # a red practice-sheet cell
+        draw.rectangle([2, 2, 97, 97], outline=grid, width=2)
+        draw.line([50, 0, 50, 100], fill=grid)
+    draw.ellipse([25, 25, 75, 75], outline=ink, width=6)
+    return image
+
+
+def test_a_colour_photo_is_not_a_character_on_paper():
+    data = png_bytes(colour_photo(), format="JPEG")
+    with pytest.raises(InvalidImage, match=r"not a character on paper.*colour photo"):
+        load_image(data, reject_colour_photos=True)
+    assert load_image(data).mode == "L"  # only when asked (training never asks)
+
+
+@pytest.mark.parametrize("paper, ink, grid", [
+    ((255, 255, 255), (20, 40, 200), None),        # blue ink
+    ((255, 255, 255), (10, 10, 10), (220, 40, 40)),  # a red grid
+    ((250, 240, 215), (30, 30, 30), None),         # cream paper
+    ((235, 215, 190), (60, 50, 40), None),         # warm lamp light
+    ((250, 240, 150), (20, 20, 90), None),         # a yellow pad
+])
+def test_ink_on_tinted_paper_is_accepted(paper, ink, grid):
+    data = png_bytes(written_on(paper, ink, grid))
+    assert load_image(data, reject_colour_photos=True).mode == "L"
