@@ -15,6 +15,7 @@ grid is brightest, in which printed lines almost vanish and pencil or pen ink do
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,8 +65,17 @@ def extract_cells(page: Page, grid: Grid, *, style: str = "auto") -> tuple[list[
                                                                             Guides]:
     """Every cell of ``grid`` in reading order, cleaned, and the guides that were found."""
     side = cell_side(grid)
-    stack = resample_cells(ink_darkness(page, grid), grid, side)
-    guides = find_guides(stack, style=style)
+    ink = ink_darkness(page, grid)
+    stack = resample_cells(ink, grid, side)
+    if ink is page.darkness:
+        guides = find_guides(stack, style=style)
+    else:
+        # Guides are found where they show (grey), and blended away where the cells are read:
+        # a colour channel in which they are faint but rarely quite gone.
+        guides = find_guides(resample_cells(page.darkness, grid, side), style=style)
+        if guides.style != "square":
+            level = _guide_level(stack, *guides.centre, guides.half_width)
+            guides = dataclasses.replace(guides, level=level)
     clean = np.stack([remove_guides(patch, guides) for patch in stack])
     crop = slice(guides.border, side + 1 - guides.border)
     inner = clean[:, crop, crop]
@@ -89,7 +99,7 @@ def ink_threshold(smooth: np.ndarray) -> float:
     sample = smooth[:, ::2, ::2]
     median = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - median)))
-    return median + max(6 * spread, 0.06)
+    return median + max(4 * spread, 0.045)
 
 
 def ink_darkness(page: Page, grid: Grid) -> np.ndarray:
