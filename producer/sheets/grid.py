@@ -41,7 +41,6 @@ class Grid:
     """A grid found on a scan: its cell corners in scan pixels, (rows + 1, columns + 1, 2)."""
 
     points: np.ndarray
-    dark_threshold: float = 0.1  # darkness above which a pixel is ink or line, on this scan
 
     @property
     def rows(self) -> int:
@@ -71,8 +70,7 @@ class Grid:
 def find_grid(page: Page) -> Grid:
     """The grid on ``page``; GridNotFound says why there is none."""
     dark = page.darkness
-    threshold = dark_threshold(dark)
-    corners = coarse_corners(dark > threshold, name=page.name)
+    corners = coarse_corners(dark > dark_threshold(dark), name=page.name)
     to_scan, width, height, margin = _rectifier(corners)
     rectified = warp(dark, to_scan, (height + 2 * margin, width + 2 * margin))
     band = _band_radius(dark.shape)
@@ -84,7 +82,7 @@ def find_grid(page: Page) -> Grid:
                          what="vertical")
     points = _precise_corners(rectified, to_scan, ys, xs)
     _check_shape(points, page.name)
-    return Grid(points=points, dark_threshold=threshold)
+    return Grid(points=points)
 
 
 def dark_threshold(dark: np.ndarray) -> float:

@@ -8,6 +8,7 @@ read as darkness 0, and ink and printed lines as the share of light they absorb.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -121,8 +122,6 @@ def _grow(image: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _colour_image(source: bytes | bytearray | str | Path, grey: Image.Image) -> Image.Image:
-    import io
-
     try:
         data = Path(source).read_bytes() if isinstance(source, str | Path) else bytes(source)
         image = Image.open(io.BytesIO(data))
