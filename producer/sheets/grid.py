@@ -206,8 +206,10 @@ def _line_positions(rectified: np.ndarray, *, axis: int, span: tuple[int, int], 
     k = int(LINE_QUANTILE * (strip.shape[1] - 1))
     score = np.partition(strip, k, axis=1)[:, k]
     # Most rows are paper (and handwriting, which leaves gaps): their score is the noise floor.
+    # Its spread is read below the median only: on a small grid, lines and guides are so many
+    # of the rows that they would widen it.
     median = float(np.median(score))
-    spread = 1.4826 * float(np.median(np.abs(score - median)))
+    spread = median - float(np.quantile(score, 0.16))
     candidates = _peaks(score, radius=MIN_CELL_PX // 2 + band,
                         floor=median + max(4 * spread, 0.04))
     slack = 2 * band + 3
