@@ -12,7 +12,7 @@ import os
 
 from celery import Celery
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from hanzi_grader.settings import Settings, get_settings
 
@@ -58,7 +58,10 @@ def celery_config(settings: Settings) -> dict:
         "worker_prefetch_multiplier": 2 * settings.flush_every,
         "worker_concurrency": settings.worker_concurrency,
         "worker_proc_alive_timeout": PROCESS_START_TIMEOUT_S,
-        "task_queues": (Queue(GRADE_QUEUE), Queue(SHEET_QUEUE)),
+        # Each queue its own exchange and routing key: left unnamed, Celery binds every queue
+        # to the default (grading) exchange and key, and each job would land in both.
+        "task_queues": tuple(Queue(name, Exchange(name, type="direct"), routing_key=name)
+                             for name in (GRADE_QUEUE, SHEET_QUEUE)),
         "task_default_queue": GRADE_QUEUE,
         "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}, SHEET_TASK: {"queue": SHEET_QUEUE}},
         "result_expires": 7 * 24 * 3600,
