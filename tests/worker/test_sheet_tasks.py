@@ -113,3 +113,14 @@ def test_a_sheet_without_its_grid_is_answered_and_stored_as_failed(wired_tasks, 
 def test_malformed_messages_fail_the_task_with_a_reason(payload, error, says):
     with pytest.raises(error, match=says):
         sheet_tasks.accept_sheet(payload, sheet_id="sheet-bad")
+
+
+def test_each_queue_has_its_own_exchange_so_no_job_lands_in_two():
+    from worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_QUEUE, SHEET_TASK, app
+
+    bindings = {name: (q.exchange.name, q.routing_key) for name, q in app.amqp.queues.items()}
+
+    assert bindings == {GRADE_QUEUE: (GRADE_QUEUE, GRADE_QUEUE),
+                        SHEET_QUEUE: (SHEET_QUEUE, SHEET_QUEUE)}
+    assert app.amqp.router.route({}, SHEET_TASK)["queue"].name == SHEET_QUEUE
+    assert app.amqp.router.route({}, GRADE_TASK)["queue"].name == GRADE_QUEUE
