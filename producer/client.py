@@ -26,7 +26,7 @@ from celery.result import AsyncResult
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 from models.charset import is_known
-from worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_QUEUE, SHEET_TASK, app
+from worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_TASK, app
 from worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
 
 Image = bytes | str | Path
@@ -121,7 +121,7 @@ def submit_sheet(
     job = {"student": student, "image": base64.b64encode(data).decode("ascii"),
            "layout": spec.to_dict(), "source": source or (
                str(image) if isinstance(image, str | Path) else None)}
-    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=SHEET_QUEUE)
+    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=GRADE_QUEUE)
     return sheet_id
 
 

@@ -18,10 +18,11 @@ from hanzi_grader.settings import Settings, get_settings
 
 GRADE_TASK = "hanzi.grade"
 GRADE_QUEUE = "hanzi.recognize"
-# A whole sheet image (from a learning platform): its grid is found and its cells are sent to
-# GRADE_QUEUE as ordinary jobs. A queue of its own, so a slow sheet never holds up a batch.
+# A whole sheet image (from a learning platform): its grid is found and its cells are sent
+# back to GRADE_QUEUE as ordinary jobs. It shares that queue: a worker consuming a second
+# queue lost a job when a worker was killed mid-batch (tests/integration/test_faults.py), and
+# a sheet's analysis takes about a third of a second, far less than a batch.
 SHEET_TASK = "hanzi.grade_sheet"
-SHEET_QUEUE = "hanzi.sheets"
 # Loading TensorFlow and the bundle in a fresh pool process takes longer than Celery's
 # default 4 s start-up allowance.
 PROCESS_START_TIMEOUT_S = 180.0
@@ -58,12 +59,12 @@ def celery_config(settings: Settings) -> dict:
         "worker_prefetch_multiplier": 2 * settings.flush_every,
         "worker_concurrency": settings.worker_concurrency,
         "worker_proc_alive_timeout": PROCESS_START_TIMEOUT_S,
-        # Each queue its own exchange and routing key: left unnamed, Celery binds every queue
-        # to the default (grading) exchange and key, and each job would land in both.
-        "task_queues": tuple(Queue(name, Exchange(name, type="direct"), routing_key=name)
-                             for name in (GRADE_QUEUE, SHEET_QUEUE)),
+        # A queue named with its own exchange and key: a queue declared by name alone is bound
+        # to Celery's default exchange and key, and would receive the grading jobs too.
+        "task_queues": (Queue(GRADE_QUEUE, Exchange(GRADE_QUEUE, type="direct"),
+                              routing_key=GRADE_QUEUE),),
         "task_default_queue": GRADE_QUEUE,
-        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}, SHEET_TASK: {"queue": SHEET_QUEUE}},
+        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}, SHEET_TASK: {"queue": GRADE_QUEUE}},
         "result_expires": 7 * 24 * 3600,
         "broker_connection_retry_on_startup": True,
         # Task events feed Flower; the embedded SQLite broker cannot broadcast them. Flower

@@ -34,7 +34,7 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
     if migrate if migrate is not None else settings.database_url is None:
         _migrate()
 
-    from worker.app import GRADE_QUEUE, SHEET_QUEUE, app
+    from worker.app import GRADE_QUEUE, app
 
     click.echo(
         f"hanzi worker: broker {_redact(app.conf.broker_url)}, database "
@@ -44,8 +44,8 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
     )
     # Pool processes read the concurrency from the app's configuration (one GPU each).
     app.conf.worker_concurrency = concurrency or settings.worker_concurrency
-    argv = ["worker", f"--loglevel={loglevel.upper()}", f"--pool={pool}",
-            "-Q", f"{GRADE_QUEUE},{SHEET_QUEUE}", f"--concurrency={app.conf.worker_concurrency}"]
+    argv = ["worker", f"--loglevel={loglevel.upper()}", f"--pool={pool}", "-Q", GRADE_QUEUE,
+            f"--concurrency={app.conf.worker_concurrency}"]
     if hostname:
         argv += ["--hostname", hostname]
     app.worker_main(argv)

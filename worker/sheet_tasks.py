@@ -18,13 +18,13 @@ from typing import Any
 from hanzi_grader import database
 from hanzi_grader.errors import InvalidJob, TransientError
 from hanzi_grader.settings import get_settings
-from worker.app import SHEET_QUEUE, SHEET_TASK, app
+from worker.app import GRADE_QUEUE, SHEET_TASK, app
 from worker.jobs import ID_MAX_LENGTH, decode_image
 
 FIELDS = {"student", "image", "layout", "source"}
 
 
-@app.task(name=SHEET_TASK, queue=SHEET_QUEUE, bind=True, acks_late=True,
+@app.task(name=SHEET_TASK, queue=GRADE_QUEUE, bind=True, acks_late=True,
           autoretry_for=(TransientError,), retry_backoff=True, retry_backoff_max=120,
           max_retries=10)
 def grade_sheet(self, job: Any) -> dict[str, Any]:
