@@ -21,6 +21,11 @@ from sqlalchemy import create_engine, text
 
 from producer.cli import stop_worker
 from tests.hanzi_grader.databases import throwaway_postgres_database
+from tests.integration.owned import (  # noqa: F401  fixtures
+    owned_aof_redis,
+    owned_postgres,
+    owned_redis,
+)
 
 REDIS_URL = os.environ.get("HANZI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 WORKER_START_TIMEOUT_S = 240
@@ -122,13 +127,18 @@ def worker(service_env, tmp_path_factory) -> Iterator[dict[str, Any]]:
         stop_worker(process)
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """Start `hanzi worker` in its own process, logging to ``log_path``."""
+def start_worker(env: dict[str, str], log_path: Path, *,
+                 new_session: bool = False) -> subprocess.Popen:
+    """Start `hanzi worker` in its own process, logging to ``log_path``.
+
+    ``new_session``: in a session of its own, so that ``os.killpg`` reaches its pool processes.
+    """
     with log_path.open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "hanzi_grader", "worker", "--no-migrate", "-l", "info",
              "-n", "itest@%h"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
 
 
