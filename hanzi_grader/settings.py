@@ -14,9 +14,11 @@ idle, and it cannot broadcast (no task events for Flower, no ``celery inspect``)
 Batching defaults depend on the device: 64 jobs on a GPU, where a bigger batch costs little
 more than a small one, and 16 on a CPU, where throughput is flat in the batch size (Melnyk-Net
 on 2 cores: ~36 images/s at 1, 16 or 64 a batch) and a smaller batch answers sooner (~0.4 s
-instead of ~1.8 s). Either way a batch is cut after ``flush_interval`` (0.1 s), so a lone job
-never waits for others. The GPU is detected from the NVIDIA driver's files, without importing
-TensorFlow (the worker's parent process must not). The worker holds up to 2 x
+instead of ~1.8 s). A job that finds a pool process idle is sent at once, alone; while the
+model is busy, jobs gather into the next batch, sent the moment the model is free (see
+``worker.tasks.RequeueingBatches``), so a lone job never waits for others and
+``flush_interval`` is only a safety net. The GPU is detected from the NVIDIA driver's files,
+without importing TensorFlow (the worker's parent process must not). The worker holds up to 2 x
 ``flush_every`` x ``worker_concurrency`` jobs (celery-batches cannot build batches larger than
 the prefetch); ``visibility_timeout`` must exceed the longest batch plus that wait.
 """
@@ -61,7 +63,8 @@ class Settings(BaseSettings):
     max_image_bytes: int = 8 * 1024 * 1024
     max_image_pixels: int = 40_000_000
 
-    # Dynamic batching: a batch is flushed at flush_every jobs or after flush_interval seconds.
+    # Dynamic batching: a batch is flushed when a pool process is free or at flush_every jobs;
+    # flush_interval is the period of celery-batches' timer, kept as a safety net.
     # flush_every unset: 64 when an NVIDIA GPU is visible, else 16 (see above).
     flush_every: int | None = Field(default=None, ge=1)
     flush_interval: float = Field(default=0.1, gt=0)
