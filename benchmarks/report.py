@@ -33,9 +33,10 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> s
 
 def emit(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
          figures: dict[str, Any]) -> None:
-    """Print the table, then the figures as one JSON line."""
+    """Print the table, then the figures (if any) as one JSON line."""
     print(table(title, header, rows))
-    print(json.dumps(figures, sort_keys=True))
+    if figures:
+        print(json.dumps(figures, sort_keys=True))
     print(flush=True)
 
 
