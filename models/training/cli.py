@@ -83,6 +83,9 @@ def contact_sheet(
 @click.option("--gnt", "gnt_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Train on CASIA-HWDB .gnt files instead of synthetic handwriting.")
+@click.option("--init-from", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Start from this model's weights (a .keras file or a bundle directory of "
+                   "the same architecture), e.g. to continue training the shipped bundle.")
 @click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
               help="bfloat16 compute: faster on CPUs with AVX-512 BF16 and on GPUs.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -94,9 +97,14 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
     """
     from models.training.train import TrainConfig, parse_classes, train
 
+    init_from = options.pop("init_from")
+    if init_from is not None and init_from.is_dir():
+        from models.bundle import MODEL_FILE
+
+        init_from = init_from / MODEL_FILE
     try:
         cfg = TrainConfig(run_dir=run_dir, classes=parse_classes(classes),
-                          gnt_files=list(gnt_files), **options)
+                          gnt_files=list(gnt_files), init_from=init_from, **options)
         click.echo(f"{cfg.arch}: {len(cfg.classes)} classes, {cfg.epochs} epochs of "
                    f"{cfg.steps_per_epoch} steps, batch {cfg.batch_size}; log in "
                    f"{run_dir / 'log.jsonl'}")

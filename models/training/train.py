@@ -41,6 +41,9 @@ class TrainConfig:
     workers: int = 1
     gnt_files: list[Path] = field(default_factory=list)
     mixed_precision: bool = False
+    # A .keras model of the same architecture to start from (e.g. the shipped bundle's), so a
+    # new machine, which has none of an earlier run's checkpoints, can continue its training.
+    init_from: Path | None = None
 
     @property
     def total_steps(self) -> int:
@@ -55,6 +58,7 @@ class TrainConfig:
         data = asdict(self)
         data["run_dir"] = str(self.run_dir)
         data["gnt_files"] = [str(p) for p in self.gnt_files]
+        data["init_from"] = str(self.init_from) if self.init_from else None
         return json.dumps(data, ensure_ascii=False, indent=2)
 
 
@@ -158,6 +162,8 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
 
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.arch, num_classes=NUM_OUTPUTS)
+    if cfg.init_from is not None:
+        load_initial_weights(model, cfg.init_from)
     model.compile(
         optimizer=build_optimizer(cfg),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -178,6 +184,27 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
         keras.mixed_precision.set_global_policy("float32")
     model.save(final)
     return final
+
+
+def load_initial_weights(model, path: Path) -> None:
+    """Copy the weights of the model saved in ``path`` into ``model`` (same architecture).
+
+    A resumed run's checkpoint (BackupAndRestore) still wins over these: they only seed a
+    new run.
+    """
+    keras = _keras()
+    try:
+        source = keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read the initial model {path}: {error}") from None
+    mine = [tuple(w.shape) for w in model.weights]
+    theirs = [tuple(w.shape) for w in source.weights]
+    if mine != theirs:
+        raise ValueError(
+            f"the initial model {path} ({source.name}) is not of the architecture being "
+            f"trained ({model.name}): its weights have other shapes"
+        )
+    model.set_weights(source.get_weights())
 
 
 def _count_starts(run_dir: Path) -> int:

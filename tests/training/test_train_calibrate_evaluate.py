@@ -47,6 +47,32 @@ def test_a_longer_run_in_the_same_directory_resumes_after_the_last_epoch(trained
     assert epochs == [1, 2, 3]
 
 
+def test_a_new_run_starts_from_an_earlier_models_weights(trained_run: Path):
+    import keras
+    import numpy as np
+
+    from models.melnyk_net import build_model
+    from models.training.datasets import NUM_OUTPUTS
+    from models.training.train import load_initial_weights
+
+    source = keras.saving.load_model(trained_run / "model.keras", compile=False)
+    fresh = build_model("melnyk-tiny-32", NUM_OUTPUTS)
+    assert not np.allclose(fresh.get_weights()[0], source.get_weights()[0])
+    load_initial_weights(fresh, trained_run / "model.keras")
+    for mine, theirs in zip(fresh.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_initial_weights_of_another_architecture_are_refused(trained_run: Path, tmp_path: Path):
+    result = CliRunner().invoke(cli, [
+        "train", str(tmp_path / "r"), "--arch", "melnyk-compact-48",
+        "--init-from", str(trained_run / "model.keras"),
+    ])
+    assert result.exit_code == 1
+    assert "not of the architecture being trained" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_train_refuses_an_input_size_its_architecture_does_not_take(tmp_path: Path):
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "r"), "--arch", "nope"])
     assert result.exit_code == 1
