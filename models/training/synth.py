@@ -658,13 +658,14 @@ def _grid_lines(paper: np.ndarray, rng: np.random.Generator) -> None:
     """Faint practice-paper lines (a cell border or the dashed cross of a 田字格)."""
     h, w = paper.shape
     depth = rng.uniform(15, 60)
+    # Clipped: a narrow render (a punctuation mark, "1") can be only a few pixels wide.
     if rng.random() < 0.5:
-        paper[h // 2 + int(rng.integers(-2, 3)), ::2] -= depth
-        paper[::2, w // 2 + int(rng.integers(-2, 3))] -= depth
+        paper[int(np.clip(h // 2 + rng.integers(-2, 3), 0, h - 1)), ::2] -= depth
+        paper[::2, int(np.clip(w // 2 + rng.integers(-2, 3), 0, w - 1))] -= depth
     else:
         edge = int(rng.integers(0, 3))
-        paper[edge, :] -= depth
-        paper[:, edge] -= depth
+        paper[min(edge, h - 1), :] -= depth
+        paper[:, min(edge, w - 1)] -= depth
 
 
 def finish_ink(

@@ -11,6 +11,7 @@ from models.training.samples import incomplete_sample
 from models.training.strokes import StrokeData
 from models.training.synth import (
     HandwritingStyle,
+    finish_ink,
     render_character,
     render_outline_character,
 )
@@ -110,3 +111,13 @@ def test_brush_style_is_reproducible_and_omits_strokes(clean_style: HandwritingS
         )
         assert (_ink(a) & ~_ink(without)).sum() > 0
         assert not (_ink(without) & ~_ink(a)).any()
+
+
+@pytest.mark.parametrize("shape", [(48, 1), (1, 48), (4, 4), (2, 30)])
+def test_grid_lines_fit_a_render_of_a_few_pixels(shape):
+    # A punctuation mark or a "1" can come out only a few pixels wide; a grid line drawn at
+    # the centre +-2 once fell outside it and stopped a training run.
+    style = dataclasses.replace(HandwritingStyle(), grid_probability=1.0)
+    for seed in range(40):
+        out = finish_ink(np.ones(shape, np.float32), np.random.default_rng(seed), style)
+        assert out.shape == shape
