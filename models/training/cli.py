@@ -97,14 +97,9 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
     """
     from models.training.train import TrainConfig, parse_classes, train
 
-    init_from = options.pop("init_from")
-    if init_from is not None and init_from.is_dir():
-        from models.bundle import MODEL_FILE
-
-        init_from = init_from / MODEL_FILE
     try:
         cfg = TrainConfig(run_dir=run_dir, classes=parse_classes(classes),
-                          gnt_files=list(gnt_files), init_from=init_from, **options)
+                          gnt_files=list(gnt_files), **options)
         click.echo(f"{cfg.arch}: {len(cfg.classes)} classes, {cfg.epochs} epochs of "
                    f"{cfg.steps_per_epoch} steps, batch {cfg.batch_size}; log in "
                    f"{run_dir / 'log.jsonl'}")

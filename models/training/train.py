@@ -41,7 +41,7 @@ class TrainConfig:
     workers: int = 1
     gnt_files: list[Path] = field(default_factory=list)
     mixed_precision: bool = False
-    # A .keras model of the same architecture to start from (e.g. the shipped bundle's), so a
+    # A .keras model (or a bundle directory) of the same architecture to start from, so a
     # new machine, which has none of an earlier run's checkpoints, can continue its training.
     init_from: Path | None = None
 
@@ -187,12 +187,18 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
 
 
 def load_initial_weights(model, path: Path) -> None:
-    """Copy the weights of the model saved in ``path`` into ``model`` (same architecture).
+    """Copy the weights of the model saved in ``path`` (a .keras file or a bundle directory)
+    into ``model`` (same architecture).
 
     A resumed run's checkpoint (BackupAndRestore) still wins over these: they only seed a
     new run.
     """
+    from models.bundle import MODEL_FILE
+
     keras = _keras()
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
     try:
         source = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as error:
