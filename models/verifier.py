@@ -2,13 +2,18 @@
 
 The embedding is the pooled feature vector before dropout, L2-normalised. A class's template is
 the mean normalised embedding of its samples, normalised again; the similarity is the cosine
-between a sample and its target's template. Pure numpy: the worker's grading code and the
+between a sample and its target's template. The verdict is taken on a *match score*: that
+similarity plus ``class_weight`` times the log of the classifier's probability of the target
+(among the known classes). The two see different things: the template catches a sample that
+lies off its class's cluster (a missing stroke), the classifier's softmax tells apart classes
+whose clusters are close (look-alikes); together they accept more correct renders at the same
+false-accept rates than either alone. Pure numpy: the worker's grading code and the
 calibration tools use it without TensorFlow. Every threshold comes from the model bundle.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -54,12 +59,15 @@ class Thresholds:
       another class clearly wins, ``unknown`` when nothing known does.
     - ``unknown_confidence``: a top probability under it means "not a known character".
     - ``wrong_confidence``: the probability another class needs to "clearly win".
+    - ``class_weight``: how much the classifier's log P(target) adds to the similarity in the
+      match score the two similarity thresholds apply to (absent in older manifests: 0).
     """
 
     accept_similarity: float
     wrong_similarity: float
     unknown_confidence: float
     wrong_confidence: float
+    class_weight: float = 0.0  # weight of log P(target) in the match score; 0: cosine alone
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -67,6 +75,8 @@ class Thresholds:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Thresholds:
         """From a manifest's ``thresholds``; ``ValueError`` naming missing or bad fields."""
+        optional = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        data = {**optional, **data}
         names = [f.name for f in fields(cls)]
         missing = [name for name in names if name not in data]
         if missing:
@@ -78,6 +88,38 @@ class Thresholds:
                 raise ValueError(f"threshold {name} must be a number, got {value!r}")
             values[name] = float(value)
         return cls(**values)
+
+
+# The floor of P(target) in the match score: a target the classifier rules out entirely costs
+# log(1e-6) * class_weight, not minus infinity.
+_MIN_PROBABILITY = 1e-6
+
+
+def target_log_probability(
+    probabilities: np.ndarray, targets: np.ndarray, unknown_index: int | None
+) -> np.ndarray:
+    """log P(target) among the known classes, for rows of probabilities and their targets."""
+    probabilities = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    known = probabilities[:, :unknown_index] if unknown_index is not None else probabilities
+    targets = np.atleast_1d(np.asarray(targets, dtype=np.int64))
+    share = known[np.arange(len(targets)), targets] / np.maximum(known.sum(axis=1), 1e-12)
+    return np.log(np.maximum(share, _MIN_PROBABILITY))
+
+
+def match_scores(
+    similarity: np.ndarray,
+    probabilities: np.ndarray,
+    targets: np.ndarray,
+    class_weight: float,
+    unknown_index: int | None,
+) -> np.ndarray:
+    """The score the verdict thresholds apply to (see the module docstring)."""
+    similarity = np.atleast_1d(np.asarray(similarity, dtype=np.float64))
+    if class_weight == 0:
+        return similarity
+    return similarity + class_weight * target_log_probability(
+        probabilities, targets, unknown_index
+    )
 
 
 def is_unknown(
@@ -107,10 +149,13 @@ def decide_verdict(
     """
     if target_index is None or not has_template or similarity is None:
         return Verdict.INVALID_TARGET
-    if similarity >= thresholds.accept_similarity:
-        return Verdict.CORRECT
     probabilities = np.asarray(probabilities)
-    low_similarity = similarity < thresholds.wrong_similarity
+    score = float(match_scores(
+        similarity, probabilities, target_index, thresholds.class_weight, unknown_index
+    )[0])
+    if score >= thresholds.accept_similarity:
+        return Verdict.CORRECT
+    low_similarity = score < thresholds.wrong_similarity
     if low_similarity and is_unknown(probabilities, thresholds, unknown_index):
         return Verdict.UNKNOWN
     known = probabilities[:unknown_index] if unknown_index is not None else probabilities

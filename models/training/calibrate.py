@@ -14,6 +14,10 @@ Thresholds, in the order they are chosen:
    ``incomplete_or_unclear``, another character as ``wrong_character``).
 4. ``wrong_confidence``: the same as ``unknown_confidence``: a known class confident enough to
    be a character at all clearly wins over a dissimilar target.
+
+Steps 1 and 3 apply to the match score (``models.verifier``); its ``class_weight`` is the one
+of ``CLASS_WEIGHTS`` whose accept threshold accepts the most correct renders and rejects the
+most wrong characters on the calibration set.
 """
 
 from __future__ import annotations
@@ -25,16 +29,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.charset import LEVEL1_COUNT
+from models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
 from models.training.probes import VerificationSet, make_verification_set
 from models.training.scoring import Outputs, forward, knownness, similarities, verifier_rates
 from models.training.thresholds import threshold_for_false_accept
-from models.verifier import Thresholds, build_templates
+from models.verifier import Thresholds, build_templates, match_scores
 
 # Seeds of the synthetic sets: distinct from every training run's (which count up from 0 in
 # steps of 1000 per restart), so no calibration or template image was ever trained on.
 TEMPLATE_SEED = 900_001
 CALIBRATION_SEED = 900_002
+
+# Candidate weights of log P(target) in the match score; 0 is the cosine alone.
+CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
@@ -73,24 +80,36 @@ def choose_thresholds(
 ) -> Thresholds:
     """The operating point described in this module's docstring."""
     sims = similarities(outputs, templates, cases.targets)
-    positives = sims[cases.where("correct")]
-    wrong = sims[cases.where("wrong", "similar")]
-    incomplete = sims[cases.where("incomplete")]
-    accept = max(
-        threshold_for_false_accept(positives, wrong, cfg.false_accept).threshold,
-        threshold_for_false_accept(positives, incomplete, cfg.incomplete_false_accept).threshold,
-    )
+    correct, wrong = cases.where("correct"), cases.where("wrong", "similar")
+    incomplete = cases.where("incomplete")
+
+    def operating_point(weight: float) -> tuple[float, float, np.ndarray]:
+        scores = match_scores(
+            sims, outputs.probabilities, cases.targets, weight, UNKNOWN_INDEX
+        )
+        accept = max(
+            threshold_for_false_accept(scores[correct], scores[wrong], cfg.false_accept).threshold,
+            threshold_for_false_accept(
+                scores[correct], scores[incomplete], cfg.incomplete_false_accept
+            ).threshold,
+        )
+        merit = float((scores[correct] >= accept).mean() + (scores[wrong] < accept).mean())
+        return merit, float(accept), scores
+
+    weight = max(CLASS_WEIGHTS, key=lambda w: operating_point(w)[0])
+    _, accept, scores = operating_point(weight)
     known = knownness(outputs)
-    known_correct, known_unknown = known[cases.where("correct")], known[cases.where("unknown")]
+    known_correct, known_unknown = known[correct], known[cases.where("unknown")]
     unknown_confidence = min(
         threshold_for_false_accept(known_correct, known_unknown, cfg.false_accept).threshold,
         float(np.quantile(known_correct, cfg.max_correct_unknown)),
     )
     return Thresholds(
-        accept_similarity=float(accept),
-        wrong_similarity=min(float(accept), equal_error_threshold(incomplete, wrong)),
+        accept_similarity=accept,
+        wrong_similarity=min(accept, equal_error_threshold(scores[incomplete], scores[wrong])),
         unknown_confidence=float(max(unknown_confidence, 0.0)),
         wrong_confidence=float(max(unknown_confidence, 0.0)),
+        class_weight=float(weight),
     )
 
 

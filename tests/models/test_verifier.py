@@ -116,3 +116,21 @@ def test_the_verifier_does_not_import_tensorflow():
     code = "import sys, models.verifier; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_match_score_lowers_a_target_the_classifier_rules_out():
+    weighted = Thresholds(**{**THRESHOLDS.to_dict(), "class_weight": 0.05})
+    probs = probabilities(0.0, 0.99, 0.01, 0.0)  # class 1 wins; the target 0 has no share
+
+    def with_weight(thresholds):
+        return decide_verdict(target_index=0, has_template=True, similarity=0.85,
+                              probabilities=probs, thresholds=thresholds, unknown_index=UNKNOWN)
+
+    assert with_weight(THRESHOLDS) == Verdict.CORRECT  # the cosine alone clears 0.8
+    assert with_weight(weighted) != Verdict.CORRECT  # 0.85 + 0.05 * log(1e-6) does not
+
+
+def test_manifests_without_a_class_weight_read_as_cosine_alone():
+    data = THRESHOLDS.to_dict()
+    del data["class_weight"]
+    assert Thresholds.from_dict(data).class_weight == 0.0

@@ -65,3 +65,24 @@ def test_a_stricter_stated_rate_gives_a_higher_accept_threshold():
     strict = choose_thresholds(cases, outputs, templates,
                                CalibrationConfig(false_accept=0.01, incomplete_false_accept=0.05))
     assert strict.accept_similarity > loose.accept_similarity
+
+
+def test_calibration_weighs_in_the_classifier_where_it_tells_look_alikes_apart():
+    """Look-alikes as close to the template as correct renders, but the classifier gives the
+    target little probability: the cosine alone must turn most correct renders away to reject
+    them, the match score need not."""
+    rng = np.random.default_rng(2)
+    cases, outputs, templates = _constructed(rng)
+    similar = cases.where("similar")
+    sims = rng.uniform(0.8, 1.0, similar.sum()).astype(np.float32)
+    outputs.embeddings[similar, 0], outputs.embeddings[similar, 1] = sims, np.sqrt(1 - sims**2)
+    known = cases.kinds != "unknown"
+    outputs.probabilities[known & ~similar, 0] = outputs.probabilities[known & ~similar, 1]
+    outputs.probabilities[known & ~similar, 1] = 1e-6
+    cfg = CalibrationConfig(false_accept=0.05, incomplete_false_accept=0.2)
+    thresholds = choose_thresholds(cases, outputs, templates, cfg)
+    rates = verifier_rates(cases, outputs, templates, thresholds)
+    assert thresholds.class_weight > 0
+    assert rates["reject_similar"] >= 0.95
+    assert rates["reject_incomplete"] >= 0.8
+    assert rates["accept_correct"] >= 0.9
