@@ -54,6 +54,9 @@ def similarities(embeddings: np.ndarray, templates: np.ndarray, targets: np.ndar
 class Thresholds:
     """The verifier's operating point, stored in the bundle's manifest and calibrated there.
 
+    The two ``*_similarity`` thresholds apply to the match score (the cosine alone when
+    ``class_weight`` is 0); they keep their names so that older manifests still read.
+
     - ``accept_similarity``: at or above, the rendering is ``correct``.
     - ``wrong_similarity``: below it the sample is unlike the target: ``wrong_character`` when
       another class clearly wins, ``unknown`` when nothing known does.
@@ -145,7 +148,7 @@ def decide_verdict(
     """The verdict for one image against its target.
 
     ``target_index`` is None for a target outside the character set. Missing strokes keep the
-    target as the best guess but lower the similarity: ``incomplete_or_unclear``.
+    target as the best guess but lower the match score: ``incomplete_or_unclear``.
     """
     if target_index is None or not has_template or similarity is None:
         return Verdict.INVALID_TARGET

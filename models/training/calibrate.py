@@ -96,8 +96,9 @@ def choose_thresholds(
         merit = float((scores[correct] >= accept).mean() + (scores[wrong] < accept).mean())
         return merit, float(accept), scores
 
-    weight = max(CLASS_WEIGHTS, key=lambda w: operating_point(w)[0])
-    _, accept, scores = operating_point(weight)
+    points = {weight: operating_point(weight) for weight in CLASS_WEIGHTS}
+    weight = max(points, key=lambda w: points[w][0])
+    _, accept, scores = points[weight]
     known = knownness(outputs)
     known_correct, known_unknown = known[correct], known[cases.where("unknown")]
     unknown_confidence = min(
