@@ -31,6 +31,11 @@ from worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
 
 Image = bytes | str | Path
 RESULT_POLL_INTERVAL_S = 0.2
+# Celery's Redis backend waits for a result's publication, which is now and then missed
+# (seen in tests/integration/test_sheets.py: a stored result never arrived; celery/celery
+# issue 4039 is the same symptom). Each wait of at most this long starts with a GET of the
+# stored result, so a missed publication costs this delay, not the whole timeout.
+RESULT_RECHECK_S = 2.0
 
 
 class ResultTimeout(TimeoutError):
@@ -146,12 +151,17 @@ def result(job_id: str, timeout: float = 60.0) -> dict[str, Any]:
     and ``error_type``; only waiting longer than ``timeout`` seconds raises ResultTimeout.
     """
     async_result = AsyncResult(job_id, app=app)
-    try:
-        value = async_result.get(timeout=timeout, propagate=False,
-                                 interval=RESULT_POLL_INTERVAL_S)
-    except CeleryTimeout:
-        raise ResultTimeout(f"job {job_id}: no result after {timeout:g} s; is a worker "
-                            f"running on {_broker()}?") from None
+    deadline = _now() + timeout
+    while True:
+        wait = min(RESULT_RECHECK_S, deadline - _now())
+        try:
+            value = async_result.get(timeout=max(wait, 0.001), propagate=False,
+                                     interval=RESULT_POLL_INTERVAL_S)
+            break
+        except CeleryTimeout:
+            if _now() >= deadline:
+                raise ResultTimeout(f"job {job_id}: no result after {timeout:g} s; is a "
+                                    f"worker running on {_broker()}?") from None
     if async_result.successful():
         return value
     error = async_result.result

@@ -101,3 +101,39 @@ def test_result_turns_a_failed_job_into_a_failed_outcome(memory_backend):
 def test_result_gives_up_after_the_timeout_naming_the_job(memory_backend):
     with pytest.raises(client.ResultTimeout, match=r"job j3: no result after 0\.3 s"):
         client.result("j3", timeout=0.3)
+
+
+@pytest.fixture
+def redis_backend(monkeypatch):
+    import redis
+    from celery.backends.redis import RedisBackend
+
+    from tests.integration.conftest import REDIS_URL
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
+    backend = RedisBackend(app=client.app, url=REDIS_URL)
+    monkeypatch.setattr(type(client.app), "backend", property(lambda _self: backend))
+    yield backend
+    backend.result_consumer.stop()
+
+
+def test_result_finds_a_stored_result_whose_publication_it_missed(redis_backend):
+    import threading
+    import uuid
+
+    # Given a result stored (SET, no PUBLISH) while the client already waits for it
+    job_id = f"missed-{uuid.uuid4().hex}"
+    key = redis_backend.get_key_for_task(job_id)
+    meta = {"status": "SUCCESS", "result": {"job_id": job_id, "status": "done"},
+            "traceback": None, "children": [], "task_id": job_id}
+    store = threading.Timer(0.5, redis_backend.client.set, (key, redis_backend.encode(meta)))
+    store.start()
+    try:
+        # When it waits, Then it finds the result anyway, well before its timeout
+        assert client.result(job_id, timeout=30)["status"] == "done"
+    finally:
+        store.join()
+        redis_backend.client.delete(key)
