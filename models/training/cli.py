@@ -78,6 +78,9 @@ def contact_sheet(
 @click.option("--warmup-steps", type=click.IntRange(0), default=1000, show_default=True)
 @click.option("--unknown-fraction", type=click.FloatRange(0, 0.5), default=0.05,
               show_default=True, help="Share of Unknown (non-character) samples.")
+@click.option("--incomplete-fraction", type=click.FloatRange(0, 0.5), default=0.0,
+              show_default=True,
+              help="Share of characters with a stroke left out, labelled Unknown.")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Processes synthesising batches beside the training step.")
 @click.option("--gnt", "gnt_files", multiple=True,

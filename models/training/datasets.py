@@ -37,6 +37,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         steps_per_epoch: int,
         seed: int = 0,
         unknown_fraction: float = 0.05,
+        incomplete_fraction: float = 0.0,
         workers: int = 1,
         **kwargs,
     ) -> None:
@@ -47,6 +48,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         self.steps_per_epoch = steps_per_epoch
         self.seed = seed
         self.unknown_fraction = unknown_fraction
+        self.incomplete_fraction = incomplete_fraction
         self.epoch = 0
         self._generator = None
         # The synthesiser labels by position in ``classes`` (Unknown = len(classes)); the model's
@@ -68,6 +70,7 @@ class SyntheticBatches(keras.utils.PyDataset):
                 classes=self.classes,
                 size=self.input_size,
                 unknown_fraction=self.unknown_fraction,
+                incomplete_fraction=self.incomplete_fraction,
                 seed=self.seed,
             )
         return self._generator

@@ -38,7 +38,10 @@ class SampleGenerator:
     Labels are positions in ``classes``; the Unknown class is ``len(classes)`` (3755 for the
     full character set). A share ``unknown_fraction`` of samples is Unknown, a share
     ``font_fraction`` of the class samples comes from distorted fonts, ``brush_fraction`` from
-    the stroke outlines (a brush), the rest from the pen synthesiser. ``heldout=True``
+    the stroke outlines (a brush), the rest from the pen synthesiser. A share
+    ``incomplete_fraction`` of a batch is a class character with one or two strokes left out,
+    labelled Unknown: it teaches the network that a missing stroke is not a way of writing
+    the character, which the verifier's similarity alone barely tells apart. ``heldout=True``
     switches to evaluation's seed space and to the held-out fonts (a style never seen in
     training); pass ``style=HandwritingStyle.stress()`` for a harsher handwriting regime too.
     """
@@ -49,6 +52,7 @@ class SampleGenerator:
     unknown_fraction: float = 0.05
     font_fraction: float = 0.2
     brush_fraction: float = 0.1
+    incomplete_fraction: float = 0.0
     style: HandwritingStyle | None = None
     heldout: bool = False
     render_size: int | None = None  # long side of the raw render; defaults to ``size``
@@ -58,12 +62,14 @@ class SampleGenerator:
         self.classes = tuple(self.classes)
         if not self.classes:
             raise ValueError("classes is empty")
-        fractions = (self.unknown_fraction, self.font_fraction, self.brush_fraction)
-        if not all(0.0 <= f <= 1.0 for f in fractions) or sum(fractions[1:]) > 1.0:
+        fractions = (self.unknown_fraction, self.font_fraction, self.brush_fraction,
+                     self.incomplete_fraction)
+        if not all(0.0 <= f <= 1.0 for f in fractions) or sum(fractions[1:3]) > 1.0:
             raise ValueError(
                 f"fractions must lie in [0, 1] (font + brush at most 1), got "
                 f"unknown_fraction={self.unknown_fraction}, font_fraction={self.font_fraction}, "
-                f"brush_fraction={self.brush_fraction}"
+                f"brush_fraction={self.brush_fraction}, "
+                f"incomplete_fraction={self.incomplete_fraction}"
             )
         if self.style is None:
             self.style = HandwritingStyle()
@@ -129,10 +135,29 @@ class SampleGenerator:
         """
         rng = rng or self.rng
         y = self.labels(n, rng)
+        # Drawn only when asked for, so that runs without incomplete samples keep their streams.
+        incomplete = (rng.random(n) < self.incomplete_fraction if self.incomplete_fraction
+                      else np.zeros(n, dtype=bool)) & (y != self.unknown_label)
         x = np.empty((n, self.size, self.size, 1), dtype=np.float32)
         for i, label in enumerate(y):
-            x[i] = self.sample(int(label), rng)
+            image = self.incomplete(int(label), rng) if incomplete[i] else None
+            x[i] = self.sample(int(label), rng) if image is None else image
+        y[incomplete] = self.unknown_label
         return x, y
+
+    def incomplete(self, label: int, rng: np.random.Generator) -> np.ndarray | None:
+        """One preprocessed sample of class ``label`` missing one stroke (now and then two),
+        or None when the character has too few strokes to leave any out."""
+        n_strokes = prepared_character(self.classes[label]).n_strokes
+        n_missing = min(1 + int(rng.random() < 0.25), n_strokes - 1)
+        if n_missing < 1:
+            return None
+        image, _ = incomplete_sample(self.classes[label], rng, n_missing,
+                                     size=self.render_size or self.size, style=self.style)
+        try:
+            return preprocess(image, self.size)
+        except InvalidImage:
+            return None
 
 
 def incomplete_sample(

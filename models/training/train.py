@@ -37,6 +37,7 @@ class TrainConfig:
     warmup_steps: int = 1000
     label_smoothing: float = 0.1
     unknown_fraction: float = 0.05
+    incomplete_fraction: float = 0.0  # share of one-stroke-missing renders labelled Unknown
     seed: int = 0
     workers: int = 1
     gnt_files: list[Path] = field(default_factory=list)
@@ -83,6 +84,7 @@ def make_dataset(cfg: TrainConfig, input_size: int):
         steps_per_epoch=cfg.steps_per_epoch,
         seed=cfg.seed,
         unknown_fraction=cfg.unknown_fraction,
+        incomplete_fraction=cfg.incomplete_fraction,
         workers=cfg.workers,
     )
 

@@ -83,3 +83,19 @@ def test_a_batch_drawn_with_its_own_rng_depends_only_on_that_rng():
 
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
+
+
+def test_incomplete_samples_are_labelled_unknown():
+    # Given the same characters drawn whole and with strokes left out
+    kwargs = {"classes": ("永", "想", "酸"), "size": 32, "unknown_fraction": 0.0, "seed": 3}
+    whole = SampleGenerator(**kwargs)
+    broken = SampleGenerator(**kwargs, incomplete_fraction=1.0)
+
+    # When batches are drawn from the same stream
+    _, whole_y = whole.batch(24, rng=np.random.default_rng(1))
+    x, y = broken.batch(24, rng=np.random.default_rng(1))
+
+    # Then every sample of the incomplete batch is Unknown, and the whole one has none
+    assert set(whole_y.tolist()) <= {0, 1, 2}
+    assert set(y.tolist()) == {broken.unknown_label}
+    assert x.shape == (24, 32, 32, 1) and x.max() > 0
