@@ -1,5 +1,4 @@
 import io
-import time
 
 import numpy as np
 import pytest
@@ -198,16 +197,6 @@ def test_preprocess_batch_stacks(yong):
     batch = preprocess_batch([yong, 255 - yong, Image.fromarray(yong)], size=48)
     assert batch.shape == (3, 48, 48, 1)
     assert preprocess_batch([], size=48).shape == (0, 48, 48, 1)
-
-
-def test_preprocessing_is_fast_enough_for_the_training_loop(yong):
-    preprocess(yong)
-    runs = 300
-    start = time.perf_counter()
-    for _ in range(runs):
-        preprocess(yong)
-    per_image = (time.perf_counter() - start) / runs
-    assert per_image < 0.002  # target 0.5 ms; slack for a busy shared CPU
 
 
 def test_real_handwriting_files(real_dev_dir):
