@@ -90,7 +90,8 @@ def contact_sheet(
               help="Start from this model's weights (a .keras file or a bundle directory of "
                    "the same architecture), e.g. to continue training the shipped bundle.")
 @click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
-              help="bfloat16 compute: faster on CPUs with AVX-512 BF16 and on GPUs.")
+              help="bfloat16 compute: faster on GPUs and CPUs with AVX-512 BF16 or AMX; "
+                   "emulated, about 6x slower, on other CPUs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...],
                   **options) -> None:

@@ -115,3 +115,14 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     assert report["sets"]["mine"]["unreadable"] == 1
     assert report["sets"]["mine"]["n"] == 2
     assert "accept_correct" in report["verifier_synthetic"]
+
+
+def test_bfloat16_support_is_read_from_the_cpu_flags(tmp_path):
+    from models.training.train import cpu_has_bfloat16
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")
+    bf16 = tmp_path / "bf16"
+    bf16.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert not cpu_has_bfloat16(avx2) and cpu_has_bfloat16(bf16)
+    assert not cpu_has_bfloat16(tmp_path / "missing")
