@@ -102,13 +102,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _uncompiled(model: keras.Model) -> keras.Model:
-    """The model without optimizer state, which would double the file for nothing."""
+def serving_model(model: keras.Model) -> keras.Model:
+    """``model`` as the service runs it: float32 throughout and without optimizer state.
+
+    A model trained under mixed precision keeps its bfloat16 layers when saved, and on a CPU
+    without bfloat16 units they run slower than float32 (316 against 437 images/s at batch 64
+    on this project's 2-core AVX2 machine); optimizer state would double the file for nothing.
+    """
     import keras
 
-    if getattr(model, "optimizer", None) is None:
+    policies = {layer.dtype_policy.name for layer in model.layers}
+    if policies <= {"float32"} and getattr(model, "optimizer", None) is None:
         return model
-    clone = keras.models.clone_model(model)
+    config = json.loads(json.dumps(model.get_config()).replace('"mixed_bfloat16"', '"float32"'))
+    clone = keras.Model.from_config(config)
     clone.set_weights(model.get_weights())
     return clone
 
@@ -140,7 +147,7 @@ def save_bundle(
             f"templates {templates.shape} / mask {template_mask.shape} do not fit "
             f"({LEVEL1_COUNT}, {embedding_dim})"
         )
-    _uncompiled(model).save(path / MODEL_FILE)
+    serving_model(model).save(path / MODEL_FILE)
     np.savez_compressed(
         path / TEMPLATES_FILE,
         templates=templates.astype(np.float16),

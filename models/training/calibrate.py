@@ -139,11 +139,12 @@ def calibrate(
     import keras
 
     import models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
-    from models.bundle import save_bundle
+    from models.bundle import save_bundle, serving_model
     from models.melnyk_net import input_size_of
 
     cfg = cfg or CalibrationConfig()
-    model = keras.saving.load_model(model_path, compile=False)
+    # Templates and thresholds from the very model the bundle will hold.
+    model = serving_model(keras.saving.load_model(model_path, compile=False))
     size = input_size_of(model)
     templates, mask = make_templates(model, size, cfg)
     cases = make_verification_set(cfg.calibration_cases, size=size, seed=CALIBRATION_SEED)

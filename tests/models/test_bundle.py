@@ -113,6 +113,39 @@ def test_templates_of_the_wrong_shape(bundle_copy):
         load_bundle(bundle_copy)
 
 
+def test_a_model_trained_under_mixed_precision_is_saved_as_float32(tiny_bundle, tmp_path):
+    import keras
+
+    from models.melnyk_net import build_model
+
+    # Given a model built under the mixed bfloat16 policy, as `hanzi train --mixed-precision`
+    bundle = load_bundle(tiny_bundle)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_model("melnyk-tiny-32", num_classes=3756)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(bundle.model.get_weights())
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in mixed.layers}
+
+    # When it is saved in a bundle and loaded again
+    saved = save_bundle(tmp_path / "mixed", model=mixed, architecture="melnyk-tiny-32",
+                        templates=bundle.templates, template_mask=bundle.template_mask,
+                        thresholds=bundle.manifest.thresholds, version="mixed-1", trained=True)
+
+    # Then every layer computes in float32, with the same weights
+    again = load_bundle(saved).model
+    assert {layer.dtype_policy.name for layer in again.layers} == {"float32"}
+    for kept, trained in zip(again.get_weights(), mixed.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, trained)
+
+
+def test_the_shipped_bundle_computes_in_float32():
+    # bfloat16 layers are slower on CPUs without bfloat16 units, most of those it serves on
+    assert {layer.dtype_policy.name for layer in load_bundle(SHIPPED_MODEL_DIR).model.layers} == {
+        "float32"}
+
+
 def test_the_shipped_bundle_loads_and_is_small():
     manifest = load_manifest(SHIPPED_MODEL_DIR)
     total = sum(f.stat().st_size for f in SHIPPED_MODEL_DIR.iterdir())
