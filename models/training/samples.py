@@ -64,7 +64,8 @@ class SampleGenerator:
             raise ValueError("classes is empty")
         fractions = (self.unknown_fraction, self.font_fraction, self.brush_fraction,
                      self.incomplete_fraction)
-        if not all(0.0 <= f <= 1.0 for f in fractions) or sum(fractions[1:3]) > 1.0:
+        if (not all(0.0 <= f <= 1.0 for f in fractions)
+                or self.font_fraction + self.brush_fraction > 1.0):
             raise ValueError(
                 f"fractions must lie in [0, 1] (font + brush at most 1), got "
                 f"unknown_fraction={self.unknown_fraction}, font_fraction={self.font_fraction}, "
