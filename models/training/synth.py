@@ -54,12 +54,18 @@ class HandwritingStyle:
     stroke_scale: Range = (0.0, 0.12)  # per-stroke scale std
     bend: Range = (0.0, 0.07)  # per-stroke bow (fraction of the stroke's chord) std
     length_change: Range = (-0.12, 0.08)  # per stroke end: >0 extends, <0 shortens
+    flourish_probability: Range = (0.0, 0.12)  # share of strokes whose end runs on
+    flourish_length: Range = (0.1, 0.45)  # how far, as a share of the stroke's length
+    corner_rounding: Range = (0.0, 5.0)  # smoothing passes along a stroke: a fast pen's corners
     wobble: Range = (0.0, 0.012)  # per-point noise, smoothed into gentle curves
     component_shift: Range = (0.0, 0.05)
-    component_scale: Range = (0.0, 0.13)
+    component_scale: Range = (0.0, 0.18)
     slant: Range = (-0.22, 0.3)  # shear of x by y; > 0 leans right, as most writers do
+    # Shear of y by x; > 0 raises the right side: horizontal strokes climb to the right in
+    # most people's handwriting while verticals stay upright (a rotation cannot do both).
+    rise: Range = (-0.05, 0.2)
     rotation: Range = (-7.0, 7.0)
-    aspect: Range = (0.78, 1.3)  # width / height
+    aspect: Range = (0.72, 1.4)  # width / height
     elastic: Range = (0.0, 0.035)  # amplitude of a smooth warp
     join_probability: Range = (0.0, 0.95)  # share of consecutive strokes joined by a trail
     join_width: Range = (0.3, 0.9)  # trail width relative to the pen
@@ -84,6 +90,7 @@ class HandwritingStyle:
             elastic=(0.02, 0.05),
             join_probability=(0.5, 1.0),
             rotation=(-12.0, 12.0),
+            rise=(-0.1, 0.3),
         )
 
 
@@ -258,12 +265,19 @@ def distort_strokes(
     k = pts.shape[1]
     m = prepared.n_components
     labels = prepared.components
-    uniform = rng.random(2 * n + 12)
+    uniform = rng.random(4 * n + 12)
     normal = rng.standard_normal(n * (2 * k + 5) + 4 * m)
-    # Stroke length: writers shorten strokes in a hurry and overshoot ends.
+    # Stroke length: writers shorten strokes in a hurry and overshoot ends; now and then a
+    # stroke's end runs on (a long final sweep, a tail).
     lo, hi = writer.length_change
     change = lo + (hi - lo) * uniform[: 2 * n]
+    flourish = uniform[2 * n : 3 * n] < writer.flourish_probability
+    f_lo, f_hi = writer.flourish_length
+    change[n:] += flourish * (f_lo + (f_hi - f_lo) * uniform[3 * n : 4 * n])
     pts = _change_lengths(pts, change[:n], change[n:])
+    # A fast pen rounds a stroke's corners (横折 becomes a curve); the ends stay put.
+    if writer.corner_rounding >= 1:
+        pts = _smooth_along(pts, int(writer.corner_rounding))
     # Bend: a bow perpendicular to the chord, strongest mid-stroke.
     chord = pts[:, -1] - pts[:, 0]
     bow = (writer.bend * np.clip(normal[:n], -2, 2))[:, None, None] * _arch(k)[None, :, None]
@@ -299,10 +313,10 @@ def distort_strokes(
     angle = math.radians(writer.rotation)
     cos, sin = math.cos(angle), math.sin(angle)
     stretch = np.diag([math.sqrt(writer.aspect), 1.0 / math.sqrt(writer.aspect)])
-    # x' = x - slant * y, then rotation, then aspect: one matrix.
-    matrix = stretch @ np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, -writer.slant],
-                                                                        [0.0, 1.0]])
-    u = uniform[2 * n :]
+    # x' = x - slant * y, y' = y - rise * x (y points down), then rotation, then aspect.
+    shear = np.array([[1.0, -writer.slant], [-writer.rise, 1.0]])
+    matrix = stretch @ np.array([[cos, -sin], [sin, cos]]) @ shear
+    u = uniform[4 * n :]
     freq = (0.8 + 1.7 * u[:4].reshape(2, 2)) * np.where(u[4:8].reshape(2, 2) < 0.5, -1, 1)
     phase = 2 * np.pi * u[8:10]
     amp = writer.elastic * (0.5 + 0.5 * u[10:12])
@@ -329,10 +343,14 @@ class Writer:
     stroke_scale: float
     bend: float
     length_change: Range
+    flourish_probability: float
+    flourish_length: Range
+    corner_rounding: float
     wobble: float
     component_shift: float
     component_scale: float
     slant: float
+    rise: float
     rotation: float
     aspect: float
     elastic: float
@@ -347,7 +365,7 @@ class Writer:
             "pressure_taper_start", "pressure_taper_end", "stroke_shift", "stroke_rotation",
             "stroke_scale", "bend", "wobble", "component_shift", "component_scale", "slant",
             "rotation", "aspect", "elastic", "join_probability", "join_width",
-            "hook_probability",
+            "hook_probability", "flourish_probability", "corner_rounding", "rise",
         )
         ranges = np.array([getattr(style, _STYLE_FIELD.get(n, n)) for n in names], dtype=float)
         values = ranges[:, 0] + (ranges[:, 1] - ranges[:, 0]) * rng.random(len(names))
@@ -357,6 +375,7 @@ class Writer:
             pen_width=_log_uniform(rng, style.pen_width),
             stroke_width_jitter=style.stroke_width_jitter,
             length_change=(a, b),
+            flourish_length=style.flourish_length,
             **{name: float(v) for name, v in zip(names, values, strict=True)},
         )
 
