@@ -44,6 +44,7 @@ class FontSpec:
 _ARPHIC = "/usr/share/fonts/truetype/arphic"
 _NOTO = "/usr/share/fonts/opentype/noto"
 _DEJAVU = "/usr/share/fonts/truetype/dejavu"
+_TRUETYPE = "/usr/share/fonts/truetype"
 
 TRAIN_FONTS: tuple[FontSpec, ...] = (
     FontSpec("ukai-cn", f"{_ARPHIC}/ukai.ttc", 0),
@@ -51,6 +52,20 @@ TRAIN_FONTS: tuple[FontSpec, ...] = (
     FontSpec("noto-serif-sc", f"{_NOTO}/NotoSerifCJK-Regular.ttc", 2, erodible=False),
     FontSpec("noto-serif-sc-bold", f"{_NOTO}/NotoSerifCJK-Bold.ttc", 2, erodible=False),
     FontSpec("wqy-microhei", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    # Handwriting faces: a Kai drawn with a pen (LXGW WenKai, all 3755) and pen and pencil
+    # hands (Seto, Klee, Kiloji, YOz: Japanese, so only the characters Japan shares, with
+    # the shapes it shares) bring real writers' stroke shapes that no median distortion makes.
+    FontSpec("lxgw-wenkai", f"{_TRUETYPE}/lxgw-wenkai/LXGWWenKai-Regular.ttf"),
+    FontSpec("lxgw-wenkai-light", f"{_TRUETYPE}/lxgw-wenkai/LXGWWenKai-Light.ttf",
+             erodible=False),
+    FontSpec("lxgw-wenkai-bold", f"{_TRUETYPE}/lxgw-wenkai/LXGWWenKai-Bold.ttf"),
+    FontSpec("seto", f"{_TRUETYPE}/seto/setofont.ttf"),
+    FontSpec("klee", f"{_TRUETYPE}/klee/KleeOne-Regular.ttf", erodible=False),
+    FontSpec("klee-semibold", f"{_TRUETYPE}/klee/KleeOne-SemiBold.ttf"),
+    FontSpec("kiloji", f"{_TRUETYPE}/kiloji/kiloji.ttf"),
+    FontSpec("yoz-n", f"{_TRUETYPE}/yozvox-yozfont/YOzRN_.ttf"),
+    FontSpec("yoz-a", f"{_TRUETYPE}/yozvox-yozfont/YOzRA_.ttf"),
+    FontSpec("smiley-sans", f"{_TRUETYPE}/smiley-sans/SmileySans-Oblique.ttf"),
 )
 # Never seen in training: evaluation's unseen style.
 HELDOUT_FONTS: tuple[FontSpec, ...] = (
@@ -88,7 +103,9 @@ def _missing_mask(spec: FontSpec) -> bytes:
 def has_glyph(spec: FontSpec, char: str) -> bool:
     """True when ``spec`` draws ``char`` with a real glyph (not the missing-glyph box)."""
     mask = _font(spec).getmask(char)
-    return mask.size[0] > 0 and bytes(mask) != _missing_mask(spec)
+    drawn = bytes(mask)
+    # Some fonts map characters they lack to an empty glyph rather than the box.
+    return mask.size[0] > 0 and drawn != _missing_mask(spec) and drawn.count(0) < len(drawn)
 
 
 def _glyph_coverage(spec: FontSpec, char: str, px: int, stroke_width: int) -> Image.Image:
