@@ -31,6 +31,14 @@ def test_heldout_faces_are_never_training_faces():
     assert not {(f.path, f.index) for f in HELDOUT_FONTS} & {(f.path, f.index) for f in TRAIN_FONTS}
 
 
+def test_an_empty_glyph_does_not_count_as_having_the_character():
+    # Seto draws Japanese forms only; it maps 边 (simplified Chinese) to an empty glyph.
+    seto = next((f for f in available(TRAIN_FONTS) if f.name == "seto"), None)
+    if seto is None:
+        pytest.skip("fonts-seto not installed")
+    assert has_glyph(seto, "安") and not has_glyph(seto, "边")
+
+
 def test_a_missing_glyph_is_detected_and_named():
     private_use = "\ue123"
     assert not any(has_glyph(font, private_use) for font in available(TRAIN_FONTS))
