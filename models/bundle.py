@@ -2,7 +2,10 @@
 
 - ``model.keras``: the classifier (Melnyk-Net or a compact variant), in the Keras 3 format;
 - ``templates.npz``: ``templates`` (3755, embedding size) float16 unit vectors and ``mask``
-  (3755,) bool, which characters have a template;
+  (3755,) bool, which characters have a template; and the stroke templates
+  (``models.verifier.StrokeTemplates``): ``stroke_deltas`` int8 rows with their float32
+  ``stroke_scales`` (a row is ``stroke_deltas * scale``) and ``stroke_offsets`` (3756,) int64;
+  bundles made before stroke templates lack these three and verify without them;
 - ``manifest.json``: architecture, input size, class count and class-list hash, verifier
   thresholds, version, whether the weights are trained, sha256 of the other two files, when it
   was made, training notes and the evaluation figures it was shipped with.
@@ -25,7 +28,7 @@ import numpy as np
 
 from hanzi_grader.errors import InvalidImage, ModelUnavailable
 from models.charset import CLASSES, CLASSES_SHA256, LEVEL1_COUNT
-from models.verifier import Thresholds, build_templates
+from models.verifier import StrokeTemplates, Thresholds, build_templates
 
 if TYPE_CHECKING:
     import keras
@@ -92,6 +95,9 @@ class Bundle:
     model: keras.Model
     templates: np.ndarray  # (3755, embedding_dim) float32 unit vectors
     template_mask: np.ndarray  # (3755,) bool
+    stroke_templates: StrokeTemplates = field(
+        default_factory=lambda: StrokeTemplates.empty(LEVEL1_COUNT, 0)
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -132,6 +138,7 @@ def save_bundle(
     trained: bool,
     training: dict[str, Any] | None = None,
     evaluation: dict[str, Any] | None = None,
+    stroke_templates: StrokeTemplates | None = None,
 ) -> Path:
     """Write a bundle directory (replacing the three files if present) and return its path."""
     from models.melnyk_net import EMBEDDING_LAYER, input_size_of
@@ -148,10 +155,24 @@ def save_bundle(
             f"({LEVEL1_COUNT}, {embedding_dim})"
         )
     serving_model(model).save(path / MODEL_FILE)
+    stroke_arrays = {}
+    if stroke_templates is not None:
+        if stroke_templates.deltas.shape[1:] != (embedding_dim,) or len(
+            stroke_templates.offsets
+        ) != LEVEL1_COUNT + 1:
+            raise ValueError(
+                f"stroke templates {stroke_templates.deltas.shape} with "
+                f"{len(stroke_templates.offsets)} offsets do not fit "
+                f"(rows, {embedding_dim}) and {LEVEL1_COUNT + 1}"
+            )
+        deltas, scales = quantize_rows(stroke_templates.deltas)
+        stroke_arrays = {"stroke_deltas": deltas, "stroke_scales": scales,
+                         "stroke_offsets": stroke_templates.offsets.astype(np.int64)}
     np.savez_compressed(
         path / TEMPLATES_FILE,
         templates=templates.astype(np.float16),
         mask=template_mask.astype(bool),
+        **stroke_arrays,
     )
     manifest = Manifest(
         architecture=architecture,
@@ -217,20 +238,41 @@ def _check_sha(path: Path, expected: str) -> None:
         )
 
 
-def _load_templates(path: Path, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
+def quantize_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 rows, float32 scale per row) with ``int8 * scale`` close to ``rows``: the stroke
+    templates in a quarter of float32's space (their dot products move by about 1e-3)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    scales = np.abs(rows).max(axis=1, initial=0.0) / 127.0
+    safe = np.where(scales > 0, scales, 1.0)[:, None]
+    return np.round(rows / safe).astype(np.int8), scales.astype(np.float32)
+
+
+def _load_templates(
+    path: Path, manifest: Manifest
+) -> tuple[np.ndarray, np.ndarray, StrokeTemplates]:
+    dim = manifest.embedding_dim
     try:
         with np.load(path) as data:
             templates = data["templates"].astype(np.float32)
             mask = data["mask"].astype(bool)
-    except (OSError, ValueError, KeyError) as error:
+            strokes = StrokeTemplates.empty(LEVEL1_COUNT, dim)
+            if "stroke_deltas" in data:
+                deltas = data["stroke_deltas"].astype(np.float32) * data["stroke_scales"][:, None]
+                strokes = StrokeTemplates(deltas, data["stroke_offsets"].astype(np.int64))
+    except (OSError, ValueError, KeyError, IndexError) as error:
         raise ModelUnavailable(f"cannot read templates {path}: {error}") from None
-    expected = (LEVEL1_COUNT, manifest.embedding_dim)
+    expected = (LEVEL1_COUNT, dim)
     if templates.shape != expected or mask.shape != (LEVEL1_COUNT,):
         raise ModelUnavailable(
             f"{path} holds templates of shape {templates.shape} and mask {mask.shape}; "
             f"expected {expected} and ({LEVEL1_COUNT},)"
         )
-    return templates, mask
+    if strokes.deltas.shape[1] != dim or len(strokes.offsets) != LEVEL1_COUNT + 1:
+        raise ModelUnavailable(
+            f"{path} holds stroke templates {strokes.deltas.shape} with "
+            f"{len(strokes.offsets)} offsets; expected (rows, {dim}) and {LEVEL1_COUNT + 1}"
+        )
+    return templates, mask, strokes
 
 
 def _load_model(path: Path, manifest: Manifest) -> keras.Model:
@@ -259,9 +301,9 @@ def load_bundle(path: Path | str) -> Bundle:
     manifest = load_manifest(path)
     _check_sha(path / MODEL_FILE, manifest.model_sha256)
     _check_sha(path / TEMPLATES_FILE, manifest.templates_sha256)
-    templates, mask = _load_templates(path / TEMPLATES_FILE, manifest)
+    templates, mask, strokes = _load_templates(path / TEMPLATES_FILE, manifest)
     model = _load_model(path / MODEL_FILE, manifest)
-    return Bundle(path, manifest, model, templates, mask)
+    return Bundle(path, manifest, model, templates, mask, strokes)
 
 
 def render_printed(char: str, size: int) -> np.ndarray:

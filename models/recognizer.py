@@ -122,9 +122,11 @@ class Recognizer:
         except InvalidTarget:
             target_index = None
         has_template = target_index is not None and bool(self.bundle.template_mask[target_index])
+        stroke_margin = 0.0
         if has_template:
             template = self.bundle.templates[target_index]
             recognition.similarity = float(np.dot(embedding, template))
+            stroke_margin = float(self.bundle.stroke_templates.margins(embedding, target_index)[0])
         recognition.verdict = decide_verdict(
             target_index=target_index,
             has_template=has_template,
@@ -132,6 +134,7 @@ class Recognizer:
             probabilities=probabilities,
             thresholds=manifest.thresholds,
             unknown_index=manifest.unknown_index,
+            stroke_margin=stroke_margin,
         )
         return recognition
 

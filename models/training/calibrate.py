@@ -15,13 +15,20 @@ Thresholds, in the order they are chosen:
 4. ``wrong_confidence``: the same as ``unknown_confidence``: a known class confident enough to
    be a character at all clearly wins over a dissimilar target.
 
-Steps 1 and 3 apply to the match score (``models.verifier``); its ``class_weight`` is the one
-of ``CLASS_WEIGHTS`` whose accept threshold accepts the most correct renders and rejects the
-most wrong characters on the calibration set.
+Steps 1 and 3 apply to the match score (``models.verifier``); its ``class_weight`` and
+``stroke_weight`` are the pair of ``CLASS_WEIGHTS`` x ``STROKE_WEIGHTS`` whose accept threshold
+accepts the most correct renders and rejects the most wrong characters on the calibration set.
+
+Stroke templates: for every class and each of its strokes, ``stroke_renders`` pen renders with
+that stroke left out, and as their reference the class's full template from pen renders alone
+(the stroke-missing renders can only come from the pen, so the two sides of the margin are
+drawn alike).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,19 +36,30 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
+from models.charset import CLASSES, LEVEL1_COUNT, UNKNOWN_INDEX
 from models.training.probes import VerificationSet, make_verification_set
 from models.training.scoring import Outputs, forward, knownness, similarities, verifier_rates
 from models.training.thresholds import threshold_for_false_accept
-from models.verifier import Thresholds, build_templates, match_scores
+from models.verifier import (
+    StrokeTemplates,
+    Thresholds,
+    build_stroke_templates,
+    build_templates,
+    match_scores,
+)
 
 # Seeds of the synthetic sets: distinct from every training run's (which count up from 0 in
 # steps of 1000 per restart), so no calibration or template image was ever trained on.
 TEMPLATE_SEED = 900_001
 CALIBRATION_SEED = 900_002
+STROKE_TEMPLATE_SEED = 900_004
 
-# Candidate weights of log P(target) in the match score; 0 is the cosine alone.
+# Candidate weights of log P(target) and of the stroke margin in the match score; (0, 0) is
+# the cosine alone.
 CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+STROKE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
+# Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
+STROKE_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,8 @@ class CalibrationConfig:
     incomplete_false_accept: float = 0.2
     max_correct_unknown: float = 0.02
     batch_size: int = 256
+    stroke_renders: int = 4  # per class and stroke; 0: no stroke templates
+    workers: int = 2  # processes rendering the stroke templates
 
 
 def template_images(size: int, per_class: int, *, seed: int = TEMPLATE_SEED) -> np.ndarray:
@@ -75,17 +95,85 @@ def make_templates(model: Any, size: int, cfg: CalibrationConfig) -> tuple[np.nd
     return build_templates(outputs.embeddings, labels, LEVEL1_COUNT)
 
 
+def _render_stroke_job(job: tuple[int, int, int, int]) -> np.ndarray | None:
+    """One preprocessed pen render of class ``job[0]`` without stroke ``job[1]`` (-1: none)."""
+    from hanzi_grader.errors import InvalidImage
+    from models.preprocessing import preprocess
+    from models.training.synth import render_character
+
+    label, stroke, index, size = job
+    rng = np.random.default_rng([STROKE_TEMPLATE_SEED, label, stroke + 1, index])
+    omit = () if stroke < 0 else (stroke,)
+    try:
+        return preprocess(render_character(CLASSES[label], rng, size=2 * size, omit_strokes=omit),
+                          size)
+    except InvalidImage:
+        return None  # all that is left is too faint to read: the template goes without it
+
+
+def make_stroke_templates(
+    model: Any,
+    size: int,
+    cfg: CalibrationConfig,
+    classes: Sequence[int] | None = None,
+) -> StrokeTemplates:
+    """Stroke templates for ``classes`` (default: all 3755) from pen renders, made in
+    ``cfg.workers`` processes while the model embeds the previous round."""
+    from models.melnyk_net import EMBEDDING_LAYER
+    from models.training.synth import prepared_character
+
+    classes = list(range(LEVEL1_COUNT)) if classes is None else list(classes)
+    per = cfg.stroke_renders
+    embeddings, owners, strokes = [], [], []
+    context = multiprocessing.get_context("fork")
+    with context.Pool(cfg.workers) as pool, tqdm(total=len(classes), desc="stroke templates",
+                                                  unit="class") as bar:
+        for start in range(0, len(classes), STROKE_CHUNK):
+            jobs = []
+            for label in classes[start : start + STROKE_CHUNK]:
+                n = prepared_character(CLASSES[label]).n_strokes
+                if n < 2:
+                    continue  # nothing can be left out and leave a character
+                jobs += [(label, stroke, k, size) for stroke in range(-1, n) for k in range(per)]
+            images = pool.map(_render_stroke_job, jobs, chunksize=32)
+            kept = [i for i, image in enumerate(images) if image is not None]
+            if kept:
+                outputs = forward(model, np.stack([images[i] for i in kept]),
+                                  batch_size=cfg.batch_size, progress=False)
+                embeddings.append(outputs.embeddings)
+                owners += [jobs[i][0] for i in kept]
+                strokes += [jobs[i][1] for i in kept]
+            bar.update(len(classes[start : start + STROKE_CHUNK]))
+    if not embeddings:
+        dim = int(model.get_layer(EMBEDDING_LAYER).output.shape[-1])
+        return StrokeTemplates.empty(LEVEL1_COUNT, dim)
+    embeddings_all = np.concatenate(embeddings)
+    owners_array, strokes_array = np.asarray(owners), np.asarray(strokes)
+    whole = strokes_array < 0
+    pen_templates, _ = build_templates(embeddings_all[whole], owners_array[whole], LEVEL1_COUNT)
+    return build_stroke_templates(
+        embeddings_all[~whole], owners_array[~whole], strokes_array[~whole], pen_templates
+    )
+
+
 def choose_thresholds(
-    cases: VerificationSet, outputs: Outputs, templates: np.ndarray, cfg: CalibrationConfig
+    cases: VerificationSet,
+    outputs: Outputs,
+    templates: np.ndarray,
+    cfg: CalibrationConfig,
+    strokes: StrokeTemplates | None = None,
 ) -> Thresholds:
     """The operating point described in this module's docstring."""
     sims = similarities(outputs, templates, cases.targets)
+    margins = (strokes.margins(outputs.embeddings, cases.targets) if strokes is not None
+               else np.zeros(len(cases), dtype=np.float32))
     correct, wrong = cases.where("correct"), cases.where("wrong", "similar")
     incomplete = cases.where("incomplete")
 
-    def operating_point(weight: float) -> tuple[float, float, np.ndarray]:
+    def operating_point(weights: tuple[float, float]) -> tuple[float, float, np.ndarray]:
         scores = match_scores(
-            sims, outputs.probabilities, cases.targets, weight, UNKNOWN_INDEX
+            sims, outputs.probabilities, cases.targets, weights[0], UNKNOWN_INDEX,
+            stroke_margin=margins, stroke_weight=weights[1],
         )
         accept = max(
             threshold_for_false_accept(scores[correct], scores[wrong], cfg.false_accept).threshold,
@@ -96,9 +184,11 @@ def choose_thresholds(
         merit = float((scores[correct] >= accept).mean() + (scores[wrong] < accept).mean())
         return merit, float(accept), scores
 
-    points = {weight: operating_point(weight) for weight in CLASS_WEIGHTS}
-    weight = max(points, key=lambda w: points[w][0])
-    _, accept, scores = points[weight]
+    stroke_weights = STROKE_WEIGHTS if strokes is not None and len(strokes) else (0.0,)
+    points = {pair: operating_point(pair) for pair in
+              ((c, s) for c in CLASS_WEIGHTS for s in stroke_weights)}
+    best = max(points, key=lambda pair: points[pair][0])
+    _, accept, scores = points[best]
     known = knownness(outputs)
     known_correct, known_unknown = known[correct], known[cases.where("unknown")]
     unknown_confidence = min(
@@ -110,7 +200,8 @@ def choose_thresholds(
         wrong_similarity=min(accept, equal_error_threshold(scores[incomplete], scores[wrong])),
         unknown_confidence=float(max(unknown_confidence, 0.0)),
         wrong_confidence=float(max(unknown_confidence, 0.0)),
-        class_weight=float(weight),
+        class_weight=float(best[0]),
+        stroke_weight=float(best[1]),
     )
 
 
@@ -147,15 +238,18 @@ def calibrate(
     model = serving_model(keras.saving.load_model(model_path, compile=False))
     size = input_size_of(model)
     templates, mask = make_templates(model, size, cfg)
+    strokes = make_stroke_templates(model, size, cfg) if cfg.stroke_renders else None
     cases = make_verification_set(cfg.calibration_cases, size=size, seed=CALIBRATION_SEED)
     outputs = forward(model, cases.images, batch_size=cfg.batch_size, desc="calibration set")
-    thresholds = choose_thresholds(cases, outputs, templates, cfg)
+    thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes)
     report = {
         "templates_per_class": cfg.templates_per_class,
+        "stroke_renders": cfg.stroke_renders,
+        "stroke_templates": len(strokes) if strokes is not None else 0,
         "calibration_cases": len(cases),
         "stated_false_accept": cfg.false_accept,
         "stated_incomplete_false_accept": cfg.incomplete_false_accept,
-        "rates": verifier_rates(cases, outputs, templates, thresholds),
+        "rates": verifier_rates(cases, outputs, templates, thresholds, strokes),
     }
     path = save_bundle(
         bundle_dir,
@@ -168,6 +262,7 @@ def calibrate(
         trained=True,
         training=training or {},
         evaluation={"calibration": report},
+        stroke_templates=strokes,
     )
     return path, report
 

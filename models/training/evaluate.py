@@ -67,8 +67,9 @@ def evaluate_verifier(recognizer: Recognizer, n: int) -> dict[str, Any]:
         n, size=recognizer.input_size, seed=EVALUATION_SEED, heldout=True
     )
     outputs = forward(recognizer.bundle.model, cases.images, desc="verification cases")
+    bundle = recognizer.bundle
     return verifier_rates(
-        cases, outputs, recognizer.bundle.templates, recognizer.manifest.thresholds
+        cases, outputs, bundle.templates, recognizer.manifest.thresholds, bundle.stroke_templates
     )
 
 
@@ -96,12 +97,13 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
         result[key] = round(result[key] * result["n"] / max(total_known, 1), 4)
     result["unreadable"] = unreadable
     thresholds, templates = recognizer.manifest.thresholds, recognizer.bundle.templates
+    strokes = recognizer.bundle.stroke_templates
     if known.any():
         subset = Outputs(outputs.probabilities[known], outputs.embeddings[known])
         own = labels_array[known]
         others = _other_targets(own, np.random.default_rng(EVALUATION_SEED))
-        accepted = verdicts(subset, templates, own, thresholds) == "correct"
-        rejected = verdicts(subset, templates, others, thresholds) != "correct"
+        accepted = verdicts(subset, templates, own, thresholds, strokes) == "correct"
+        rejected = verdicts(subset, templates, others, thresholds, strokes) != "correct"
         result["verifier_accept_correct"] = round(float(accepted.mean()), 4)
         result["verifier_reject_wrong"] = round(float(rejected.mean()), 4)
         result["unknown_flagged_known"] = round(

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
 from models.results import Verdict
-from models.verifier import Thresholds, decide_verdict, is_unknown, l2_normalize
+from models.verifier import StrokeTemplates, Thresholds, decide_verdict, is_unknown, l2_normalize
 
 if TYPE_CHECKING:
     import keras
@@ -37,15 +37,21 @@ class Outputs:
 
 
 def forward(
-    model: keras.Model, images: np.ndarray, *, batch_size: int = 256, desc: str = "forward"
+    model: keras.Model,
+    images: np.ndarray,
+    *,
+    batch_size: int = 256,
+    desc: str = "forward",
+    progress: bool = True,
 ) -> Outputs:
-    """Probabilities and normalised embeddings of ``images`` in batches, with a progress bar."""
+    """Probabilities and normalised embeddings of ``images`` in batches, with a progress bar
+    (unless ``progress`` is False or there is one batch)."""
     from models.melnyk_net import embedding_model
 
     both = embedding_model(model)
     probabilities, embeddings = [], []
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch",
-                      disable=len(images) <= batch_size):
+                      disable=not progress or len(images) <= batch_size):
         p, e = both(images[start : start + batch_size], training=False)
         probabilities.append(np.asarray(p, dtype=np.float32))
         embeddings.append(np.asarray(e, dtype=np.float32))
@@ -66,10 +72,16 @@ def knownness(outputs: Outputs) -> np.ndarray:
 
 
 def verdicts(
-    outputs: Outputs, templates: np.ndarray, targets: np.ndarray, thresholds: Thresholds
+    outputs: Outputs,
+    templates: np.ndarray,
+    targets: np.ndarray,
+    thresholds: Thresholds,
+    strokes: StrokeTemplates | None = None,
 ) -> np.ndarray:
     """The service's verdict for each (image, target) pair, as strings."""
     sims = similarities(outputs, templates, targets)
+    margins = (strokes.margins(outputs.embeddings, targets) if strokes is not None
+               else np.zeros(len(targets), dtype=np.float32))
     return np.asarray([
         str(decide_verdict(
             target_index=int(target),
@@ -78,8 +90,11 @@ def verdicts(
             probabilities=probabilities,
             thresholds=thresholds,
             unknown_index=UNKNOWN_INDEX,
+            stroke_margin=float(margin),
         ))
-        for target, sim, probabilities in zip(targets, sims, outputs.probabilities, strict=True)
+        for target, sim, probabilities, margin in zip(
+            targets, sims, outputs.probabilities, margins, strict=True
+        )
     ])
 
 
@@ -89,10 +104,14 @@ def unknown_flags(outputs: Outputs, thresholds: Thresholds) -> np.ndarray:
 
 
 def verifier_rates(
-    cases: VerificationSet, outputs: Outputs, templates: np.ndarray, thresholds: Thresholds
+    cases: VerificationSet,
+    outputs: Outputs,
+    templates: np.ndarray,
+    thresholds: Thresholds,
+    strokes: StrokeTemplates | None = None,
 ) -> dict[str, float | int]:
     """The verifier's rates on labelled cases: what the must-show goals are stated in."""
-    found = verdicts(outputs, templates, cases.targets, thresholds)
+    found = verdicts(outputs, templates, cases.targets, thresholds, strokes)
     flags = unknown_flags(outputs, thresholds)
     accepted = found == str(Verdict.CORRECT)
 

@@ -64,6 +64,32 @@ def test_save_and_load_round_trip_keeps_model_outputs(tiny_bundle, tmp_path):
     np.testing.assert_array_equal(again.model.predict_on_batch(x), bundle.model.predict_on_batch(x))
 
 
+def test_stroke_templates_survive_the_round_trip_in_a_quarter_of_the_space(tiny_bundle, tmp_path):
+    from models.verifier import StrokeTemplates
+
+    # Given stroke templates for the first two classes (3 and 2 strokes left out)
+    bundle = load_bundle(tiny_bundle)
+    assert len(bundle.stroke_templates) == 0  # made before stroke templates: verifies without
+    dim = bundle.manifest.embedding_dim
+    deltas = np.random.default_rng(1).normal(0, 0.1, (5, dim)).astype(np.float32)
+    offsets = np.concatenate([[0, 3], np.full(3754, 5)])
+    strokes = StrokeTemplates(deltas, offsets)
+
+    # When they are saved in a bundle and loaded again
+    saved = save_bundle(tmp_path / "strokes", model=bundle.model, architecture="melnyk-tiny-32",
+                        templates=bundle.templates, template_mask=bundle.template_mask,
+                        thresholds=bundle.manifest.thresholds, version="strokes-1", trained=True,
+                        stroke_templates=strokes)
+    again = load_bundle(saved).stroke_templates
+
+    # Then the same rows belong to the same classes, and their dot products barely move
+    assert again.offsets.tolist() == offsets.tolist()
+    embedding = np.ones(dim, dtype=np.float32) / np.sqrt(dim)
+    np.testing.assert_allclose(again.of(0) @ embedding, deltas[:3] @ embedding, atol=2e-3)
+    np.testing.assert_allclose(again.margins(embedding, 1), strokes.margins(embedding, 1),
+                               atol=2e-3)
+
+
 def test_missing_directory_and_files(tiny_bundle, bundle_copy, tmp_path):
     with pytest.raises(ModelUnavailable, match="nowhere"):
         load_bundle(tmp_path / "nowhere")

@@ -111,3 +111,35 @@ def test_top_indices_orders_as_a_stable_argsort_would():
         n = int(rng.integers(1, 45))
         expected = np.argsort(-values, kind="stable")[:n]
         assert top_indices(values, n).tolist() == expected.tolist(), (values, n)
+
+
+def test_a_sample_nearer_a_stroke_missing_template_is_not_accepted(tiny_bundle, tmp_path,
+                                                                     char_image):
+    from models.bundle import load_bundle, save_bundle
+    from models.charset import index_of
+    from models.verifier import StrokeTemplates, Thresholds
+
+    # Given a bundle whose one stroke template of 永 lies 0.2 nearer this image's embedding
+    # than the full template does, and whose accept threshold the cosine alone clears
+    bundle = load_bundle(tiny_bundle)
+    image = char_image("永", side=90, font_size=60)
+    base = Recognizer(bundle)
+    plain = base.recognize([image], targets=["永"])[0]
+    embedding = np.asarray(base._forward(base.prepare(image)[None])[1])[0]
+    embedding = embedding / np.linalg.norm(embedding)
+    target = index_of("永")
+    offsets = np.concatenate([np.zeros(target + 1, np.int64), np.ones(3755 - target, np.int64)])
+    strokes = StrokeTemplates(0.2 * embedding[None], offsets)
+    lenient = Thresholds(accept_similarity=plain.similarity - 0.01, wrong_similarity=0.0,
+                         unknown_confidence=0.0, wrong_confidence=0.0)
+
+    def verdict(thresholds: Thresholds) -> Verdict:
+        path = save_bundle(tmp_path / str(thresholds.stroke_weight), model=bundle.model,
+                           architecture="melnyk-tiny-32", templates=bundle.templates,
+                           template_mask=bundle.template_mask, thresholds=thresholds,
+                           version="t", trained=True, stroke_templates=strokes)
+        return Recognizer.load(path).recognize([image], targets=["永"])[0].verdict
+
+    # Then the cosine alone accepts it, and the stroke margin turns it away
+    assert verdict(lenient) is Verdict.CORRECT
+    assert verdict(Thresholds(**{**lenient.to_dict(), "stroke_weight": 5.0})) is not Verdict.CORRECT

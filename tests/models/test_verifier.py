@@ -5,7 +5,9 @@ import pytest
 
 from models.results import Verdict
 from models.verifier import (
+    StrokeTemplates,
     Thresholds,
+    build_stroke_templates,
     build_templates,
     decide_verdict,
     is_unknown,
@@ -134,3 +136,54 @@ def test_manifests_without_a_class_weight_read_as_cosine_alone():
     data = THRESHOLDS.to_dict()
     del data["class_weight"]
     assert Thresholds.from_dict(data).class_weight == 0.0
+
+
+def _stroke_case():
+    """Class 0 with a full template e0 and two strokes whose absence moves the embedding
+    towards e1 and e2; class 1 has no stroke templates."""
+    templates = np.eye(3, dtype=np.float32)[:2]
+    missing = l2_normalize(np.array([[0.8, 0.6, 0.0], [0.8, 0.0, 0.6]]))
+    embeddings = np.concatenate([missing, missing])
+    strokes = build_stroke_templates(embeddings, np.array([0, 0, 0, 0]), np.array([0, 1, 0, 1]),
+                                     templates)
+    return templates, missing, strokes
+
+
+def test_stroke_templates_are_offsets_from_the_full_template():
+    templates, missing, strokes = _stroke_case()
+    assert len(strokes) == 2 and strokes.offsets.tolist() == [0, 2, 2]
+    np.testing.assert_allclose(strokes.of(0) + templates[0], missing, atol=1e-6)
+    assert strokes.of(1).shape == (0, 3)
+
+
+def test_the_stroke_margin_is_negative_towards_a_missing_stroke_and_zero_without_templates():
+    _, missing, strokes = _stroke_case()
+    complete = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    lacking = missing[1]
+    margins = strokes.margins(np.stack([complete, lacking, lacking]), np.array([0, 0, 1]))
+    assert margins[0] > 0  # nearer the full template than any stroke-missing one
+    assert margins[1] < 0  # nearer the template without stroke 1
+    assert margins[2] == 0  # class 1 has no stroke templates
+
+
+def test_the_stroke_weight_turns_a_missing_stroke_from_correct_to_incomplete():
+    _, missing, strokes = _stroke_case()
+    lacking = missing[1]
+    similarity = float(lacking @ np.array([1.0, 0.0, 0.0]))  # 0.8: the cosine alone accepts
+    margin = float(strokes.margins(lacking, 0)[0])
+    weighted = Thresholds(**{**THRESHOLDS.to_dict(), "stroke_weight": 1.0})
+    probs = probabilities(0.9, 0.05, 0.03, 0.02)
+
+    def judged(thresholds):
+        return decide_verdict(target_index=0, has_template=True, similarity=similarity,
+                              probabilities=probs, thresholds=thresholds, unknown_index=UNKNOWN,
+                              stroke_margin=margin)
+
+    assert judged(THRESHOLDS) is Verdict.CORRECT
+    assert judged(weighted) is Verdict.INCOMPLETE_OR_UNCLEAR
+
+
+def test_stroke_template_offsets_must_cover_the_rows():
+    with pytest.raises(ValueError, match="offsets"):
+        StrokeTemplates(np.zeros((3, 2), np.float32), np.array([0, 2]))
+    assert StrokeTemplates.empty(4, 2).margins(np.ones((1, 2)), np.array([3])).tolist() == [0.0]

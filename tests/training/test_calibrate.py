@@ -8,6 +8,7 @@ from models.charset import UNKNOWN_INDEX
 from models.training.calibrate import CalibrationConfig, choose_thresholds
 from models.training.probes import VerificationSet
 from models.training.scoring import Outputs, verifier_rates
+from models.verifier import StrokeTemplates
 
 DIM = 8
 
@@ -86,3 +87,28 @@ def test_calibration_weighs_in_the_classifier_where_it_tells_look_alikes_apart()
     assert rates["reject_similar"] >= 0.95
     assert rates["reject_incomplete"] >= 0.8
     assert rates["accept_correct"] >= 0.9
+
+
+def test_calibration_weighs_in_the_stroke_margin_where_it_finds_missing_strokes():
+    """Incomplete renders as close to the template as correct ones, but nearer one of the
+    target's stroke-missing templates: the cosine alone cannot reject them, the match score
+    with the stroke margin can."""
+    rng = np.random.default_rng(3)
+    cases, outputs, templates = _constructed(rng)
+    incomplete = cases.where("incomplete")
+    sims = rng.uniform(0.8, 1.0, incomplete.sum()).astype(np.float32)
+    outputs.embeddings[incomplete, 0] = sims
+    outputs.embeddings[incomplete, 1] = 0.0
+    outputs.embeddings[incomplete, 2] = np.sqrt(1 - sims**2)  # off towards the e2 side
+    # Target 0's one stroke template lies off the full template (e0) towards e2.
+    missing = np.array([[0.6, 0.0, 0.8] + [0.0] * (DIM - 3)], dtype=np.float32)
+    strokes = StrokeTemplates(missing - templates[:1],
+                              np.concatenate([[0], np.ones(3755, dtype=np.int64)]))
+    cfg = CalibrationConfig(false_accept=0.05, incomplete_false_accept=0.2)
+    without = verifier_rates(cases, outputs, templates,
+                             choose_thresholds(cases, outputs, templates, cfg))
+    thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes)
+    rates = verifier_rates(cases, outputs, templates, thresholds, strokes)
+    assert thresholds.stroke_weight > 0
+    assert rates["reject_incomplete"] >= 0.8
+    assert rates["accept_correct"] >= 0.9 > without["accept_correct"]

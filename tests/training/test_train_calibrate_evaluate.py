@@ -85,7 +85,7 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     bundle = tmp_path / "bundle"
     result = CliRunner().invoke(cli, [
         "calibrate", str(trained_run / "model.keras"), str(bundle), "--arch", "melnyk-tiny-32",
-        "--templates-per-class", "1", "--cases", "100",
+        "--templates-per-class", "1", "--cases", "100", "--stroke-renders", "0",
     ])
     assert result.exit_code == 0, result.output
     manifest = load_manifest(bundle)
@@ -115,6 +115,21 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     assert report["sets"]["mine"]["unreadable"] == 1
     assert report["sets"]["mine"]["n"] == 2
     assert "accept_correct" in report["verifier_synthetic"]
+
+
+def test_stroke_templates_have_a_row_per_stroke_of_each_class(trained_run: Path):
+    import keras
+
+    from models.charset import index_of
+    from models.training.calibrate import CalibrationConfig, make_stroke_templates
+
+    model = keras.saving.load_model(trained_run / "model.keras", compile=False)
+    ten, mouth, one = index_of("十"), index_of("口"), index_of("一")
+    strokes = make_stroke_templates(model, 32, CalibrationConfig(stroke_renders=2, workers=2),
+                                    classes=[ten, mouth, one])
+    assert len(strokes.of(ten)) == 2 and len(strokes.of(mouth)) == 3
+    assert len(strokes.of(one)) == 0  # a single stroke cannot be left out
+    assert len(strokes) == 5 and strokes.deltas.shape[1] == model.get_layer("gwap").output.shape[-1]
 
 
 def test_bfloat16_support_is_read_from_the_cpu_flags(tmp_path):
