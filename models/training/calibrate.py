@@ -57,7 +57,7 @@ STROKE_TEMPLATE_SEED = 900_004
 # Candidate weights of log P(target) and of the stroke margin in the match score; (0, 0) is
 # the cosine alone.
 CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
-STROKE_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
+STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
 # Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
 STROKE_CHUNK = 64
 
@@ -70,7 +70,7 @@ class CalibrationConfig:
     incomplete_false_accept: float = 0.2
     max_correct_unknown: float = 0.02
     batch_size: int = 256
-    stroke_renders: int = 4  # per class and stroke; 0: no stroke templates
+    stroke_renders: int = 8  # per class and stroke; 0: no stroke templates
     workers: int = 2  # processes rendering the stroke templates
 
 

@@ -127,9 +127,9 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
               help="Stated share of wrong characters (and of out-of-set input) let through.")
 @click.option("--incomplete-false-accept", type=click.FloatRange(0, 1), default=0.2,
               show_default=True, help="Stated share of one-stroke-missing renders accepted.")
-@click.option("--stroke-renders", type=click.IntRange(0), default=4, show_default=True,
+@click.option("--stroke-renders", type=click.IntRange(0), default=8, show_default=True,
               help="Renders per class and stroke left out, for the stroke templates "
-              "(0: none; 4 takes about 5 minutes on 2 cores).")
+              "(0: none; 8 take about 10 minutes on 2 cores).")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Processes rendering the stroke templates.")
 def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: str | None,
