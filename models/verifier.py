@@ -2,18 +2,22 @@
 
 The embedding is the pooled feature vector before dropout, L2-normalised. A class's template is
 the mean normalised embedding of its samples, normalised again; the similarity is the cosine
-between a sample and its target's template. The verdict is taken on a *match score*:
+between a sample and its target's template. A rendering is ``correct`` when it passes two
+gates:
 
-    similarity + class_weight * log P(target) + stroke_weight * stroke margin
-
-- log P(target), the classifier's probability of the target among the known classes, tells
-  apart classes whose clusters are close (look-alikes such as 己/已);
-- the *stroke margin* goes beyond HSK1 v5: each character also has a template per stroke,
-  made from renders with that stroke left out, and the margin is how much nearer the sample
-  lies to the full template than to the nearest of those. A sample missing stroke i moves
-  towards template i, while an untidy but complete one moves away from the full template in
-  no stroke's direction in particular; a relative test, so real writers' distance from the
-  synthetic templates costs less than under a threshold on the cosine alone.
+- *is it the target?* The match score, ``similarity + class_weight * log P(target)``, reaches
+  ``accept_similarity``. log P(target), the classifier's probability of the target among the
+  known classes, tells apart classes whose clusters are close (look-alikes such as 己/已);
+- *is it complete?* (beyond HSK1 v5) The completeness score,
+  ``similarity + stroke_weight * stroke margin``, reaches ``stroke_threshold``. Each
+  character also has a template per stroke, made from renders with that stroke left out; the
+  stroke margin is how much nearer the sample lies to the full template than to the nearest
+  of those. A sample missing stroke i moves towards template i, while an untidy but complete
+  one drifts from the full template in no stroke's direction in particular: a relative test,
+  so real writers' distance from the synthetic templates costs less than it does under a
+  threshold on the cosine alone. It is a gate of its own because the margin says nothing of
+  identity: a wrong character lies far from every template of the target, and its margin is
+  noise.
 
 Pure numpy: the worker's grading code and the calibration tools use it without TensorFlow.
 Every threshold and weight comes from the model bundle.
@@ -135,14 +139,16 @@ class Thresholds:
     The two ``*_similarity`` thresholds apply to the match score (the cosine alone when
     ``class_weight`` is 0); they keep their names so that older manifests still read.
 
-    - ``accept_similarity``: at or above, the rendering is ``correct``.
+    - ``accept_similarity``: at or above, the rendering is the target (first gate).
     - ``wrong_similarity``: below it the sample is unlike the target: ``wrong_character`` when
       another class clearly wins, ``unknown`` when nothing known does.
     - ``unknown_confidence``: a top probability under it means "not a known character".
     - ``wrong_confidence``: the probability another class needs to "clearly win".
     - ``class_weight``: how much the classifier's log P(target) adds to the similarity in the
-      match score the two similarity thresholds apply to (absent in older manifests: 0).
-    - ``stroke_weight``: how much the stroke margin adds (absent in older manifests: 0).
+      match score (absent in older manifests: 0).
+    - ``stroke_weight`` and ``stroke_threshold``: the completeness gate, on the similarity plus
+      ``stroke_weight`` times the stroke margin; with a weight of 0 (older manifests, bundles
+      without stroke templates) there is no such gate.
     """
 
     accept_similarity: float
@@ -150,7 +156,8 @@ class Thresholds:
     unknown_confidence: float
     wrong_confidence: float
     class_weight: float = 0.0  # weight of log P(target) in the match score; 0: cosine alone
-    stroke_weight: float = 0.0  # weight of the stroke margin in the match score
+    stroke_weight: float = 0.0  # weight of the stroke margin in the completeness score
+    stroke_threshold: float = 0.0  # the completeness score a correct rendering reaches
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -195,19 +202,22 @@ def match_scores(
     targets: np.ndarray,
     class_weight: float,
     unknown_index: int | None,
-    *,
-    stroke_margin: np.ndarray | float = 0.0,
-    stroke_weight: float = 0.0,
 ) -> np.ndarray:
-    """The score the verdict thresholds apply to (see the module docstring)."""
-    scores = np.atleast_1d(np.asarray(similarity, dtype=np.float64))
-    if class_weight:
-        scores = scores + class_weight * target_log_probability(
-            probabilities, targets, unknown_index
-        )
-    if stroke_weight:
-        scores = scores + stroke_weight * np.asarray(stroke_margin, dtype=np.float64)
-    return scores
+    """The score of the first gate, "is it the target?" (see the module docstring)."""
+    similarity = np.atleast_1d(np.asarray(similarity, dtype=np.float64))
+    if class_weight == 0:
+        return similarity
+    return similarity + class_weight * target_log_probability(
+        probabilities, targets, unknown_index
+    )
+
+
+def completeness_scores(
+    similarity: np.ndarray, stroke_margin: np.ndarray | float, stroke_weight: float
+) -> np.ndarray:
+    """The score of the second gate, "is it complete?" (see the module docstring)."""
+    similarity = np.atleast_1d(np.asarray(similarity, dtype=np.float64))
+    return similarity + stroke_weight * np.asarray(stroke_margin, dtype=np.float64)
 
 
 def is_unknown(
@@ -234,16 +244,18 @@ def decide_verdict(
     """The verdict for one image against its target.
 
     ``target_index`` is None for a target outside the character set. Missing strokes keep the
-    target as the best guess but lower the match score: ``incomplete_or_unclear``.
+    target as the best guess but fail a gate: ``incomplete_or_unclear``.
     """
     if target_index is None or not has_template or similarity is None:
         return Verdict.INVALID_TARGET
     probabilities = np.asarray(probabilities)
     score = float(match_scores(
-        similarity, probabilities, target_index, thresholds.class_weight, unknown_index,
-        stroke_margin=stroke_margin, stroke_weight=thresholds.stroke_weight,
+        similarity, probabilities, target_index, thresholds.class_weight, unknown_index
     )[0])
-    if score >= thresholds.accept_similarity:
+    complete = not thresholds.stroke_weight or float(completeness_scores(
+        similarity, stroke_margin, thresholds.stroke_weight
+    )[0]) >= thresholds.stroke_threshold
+    if score >= thresholds.accept_similarity and complete:
         return Verdict.CORRECT
     low_similarity = score < thresholds.wrong_similarity
     if low_similarity and is_unknown(probabilities, thresholds, unknown_index):

@@ -15,9 +15,12 @@ Thresholds, in the order they are chosen:
 4. ``wrong_confidence``: the same as ``unknown_confidence``: a known class confident enough to
    be a character at all clearly wins over a dissimilar target.
 
-Steps 1 and 3 apply to the match score (``models.verifier``); its ``class_weight`` and
-``stroke_weight`` are the pair of ``CLASS_WEIGHTS`` x ``STROKE_WEIGHTS`` whose accept threshold
-accepts the most correct renders and rejects the most wrong characters on the calibration set.
+Steps 1 and 3 apply to the match score (``models.verifier``). With stroke templates, step 1
+keeps out wrong characters alone, and the completeness gate's ``stroke_threshold`` is then the
+lowest at which at most ``incomplete_false_accept`` of the one-stroke-missing renders pass
+both gates. ``class_weight`` and ``stroke_weight`` are the pair of ``CLASS_WEIGHTS`` x
+``STROKE_WEIGHTS`` whose thresholds accept the most correct renders and reject the most wrong
+characters on the calibration set.
 
 Stroke templates: for every class and each of its strokes, ``stroke_renders`` pen renders with
 that stroke left out, and as their reference the class's full template from pen renders alone
@@ -39,12 +42,13 @@ from tqdm import tqdm
 from models.charset import CLASSES, LEVEL1_COUNT, UNKNOWN_INDEX
 from models.training.probes import VerificationSet, make_verification_set
 from models.training.scoring import Outputs, forward, knownness, similarities, verifier_rates
-from models.training.thresholds import threshold_for_false_accept
+from models.training.thresholds import threshold_allowing, threshold_for_false_accept
 from models.verifier import (
     StrokeTemplates,
     Thresholds,
     build_stroke_templates,
     build_templates,
+    completeness_scores,
     match_scores,
 )
 
@@ -56,8 +60,8 @@ STROKE_TEMPLATE_SEED = 900_004
 
 # Candidate weights of log P(target) and of the stroke margin in the match score; (0, 0) is
 # the cosine alone.
-CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
-STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
+CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0)
 # Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
 STROKE_CHUNK = 64
 
@@ -111,6 +115,19 @@ def _render_stroke_job(job: tuple[int, int, int, int]) -> np.ndarray | None:
         return None  # all that is left is too faint to read: the template goes without it
 
 
+def _stroke_jobs(labels: Sequence[int], per: int, size: int) -> list[tuple[int, int, int, int]]:
+    """(class, stroke left out or -1 for none, render index, size) for each render a round of
+    classes needs; a one-stroke character has nothing to leave out and still be a character."""
+    from models.training.synth import prepared_character
+
+    jobs = []
+    for label in labels:
+        n = prepared_character(CLASSES[label]).n_strokes
+        if n > 1:
+            jobs += [(label, stroke, k, size) for stroke in range(-1, n) for k in range(per)]
+    return jobs
+
+
 def make_stroke_templates(
     model: Any,
     size: int,
@@ -120,22 +137,19 @@ def make_stroke_templates(
     """Stroke templates for ``classes`` (default: all 3755) from pen renders, made in
     ``cfg.workers`` processes while the model embeds the previous round."""
     from models.melnyk_net import EMBEDDING_LAYER
-    from models.training.synth import prepared_character
 
     classes = list(range(LEVEL1_COUNT)) if classes is None else list(classes)
-    per = cfg.stroke_renders
+    rounds = [_stroke_jobs(classes[start : start + STROKE_CHUNK], cfg.stroke_renders, size)
+              for start in range(0, len(classes), STROKE_CHUNK)]
     embeddings, owners, strokes = [], [], []
     context = multiprocessing.get_context("fork")
     with context.Pool(cfg.workers) as pool, tqdm(total=len(classes), desc="stroke templates",
                                                   unit="class") as bar:
-        for start in range(0, len(classes), STROKE_CHUNK):
-            jobs = []
-            for label in classes[start : start + STROKE_CHUNK]:
-                n = prepared_character(CLASSES[label]).n_strokes
-                if n < 2:
-                    continue  # nothing can be left out and leave a character
-                jobs += [(label, stroke, k, size) for stroke in range(-1, n) for k in range(per)]
-            images = pool.map(_render_stroke_job, jobs, chunksize=32)
+        pending = pool.map_async(_render_stroke_job, rounds[0], chunksize=32) if rounds else None
+        for index, jobs in enumerate(rounds):
+            images = pending.get()
+            if index + 1 < len(rounds):
+                pending = pool.map_async(_render_stroke_job, rounds[index + 1], chunksize=32)
             kept = [i for i, image in enumerate(images) if image is not None]
             if kept:
                 outputs = forward(model, np.stack([images[i] for i in kept]),
@@ -143,7 +157,7 @@ def make_stroke_templates(
                 embeddings.append(outputs.embeddings)
                 owners += [jobs[i][0] for i in kept]
                 strokes += [jobs[i][1] for i in kept]
-            bar.update(len(classes[start : start + STROKE_CHUNK]))
+            bar.update(min(STROKE_CHUNK, len(classes) - index * STROKE_CHUNK))
     if not embeddings:
         dim = int(model.get_layer(EMBEDDING_LAYER).output.shape[-1])
         return StrokeTemplates.empty(LEVEL1_COUNT, dim)
@@ -169,26 +183,32 @@ def choose_thresholds(
                else np.zeros(len(cases), dtype=np.float32))
     correct, wrong = cases.where("correct"), cases.where("wrong", "similar")
     incomplete = cases.where("incomplete")
+    allowed_incomplete = int(np.floor(cfg.incomplete_false_accept * incomplete.sum()))
 
-    def operating_point(weights: tuple[float, float]) -> tuple[float, float, np.ndarray]:
-        scores = match_scores(
-            sims, outputs.probabilities, cases.targets, weights[0], UNKNOWN_INDEX,
-            stroke_margin=margins, stroke_weight=weights[1],
-        )
-        accept = max(
-            threshold_for_false_accept(scores[correct], scores[wrong], cfg.false_accept).threshold,
-            threshold_for_false_accept(
-                scores[correct], scores[incomplete], cfg.incomplete_false_accept
-            ).threshold,
-        )
-        merit = float((scores[correct] >= accept).mean() + (scores[wrong] < accept).mean())
-        return merit, float(accept), scores
+    def operating_point(class_weight: float, stroke_weight: float) -> tuple[float, ...]:
+        scores = match_scores(sims, outputs.probabilities, cases.targets, class_weight,
+                              UNKNOWN_INDEX)
+        accept = threshold_for_false_accept(scores[correct], scores[wrong],
+                                            cfg.false_accept).threshold
+        if not stroke_weight:  # one gate: the match score keeps out missing strokes too
+            accept = max(accept, threshold_for_false_accept(
+                scores[correct], scores[incomplete], cfg.incomplete_false_accept).threshold)
+            passed, complete = scores >= accept, 0.0
+        else:  # the completeness gate lets through what the first left of the allowance
+            completeness = completeness_scores(sims, margins, stroke_weight)
+            complete = max(threshold_allowing(
+                completeness[incomplete & (scores >= accept)], allowed_incomplete
+            ), float(completeness.min()))
+            passed = (scores >= accept) & (completeness >= complete)
+        merit = float(passed[correct].mean() + (~passed[wrong]).mean())
+        return merit, accept, complete
 
     stroke_weights = STROKE_WEIGHTS if strokes is not None and len(strokes) else (0.0,)
-    points = {pair: operating_point(pair) for pair in
-              ((c, s) for c in CLASS_WEIGHTS for s in stroke_weights)}
-    best = max(points, key=lambda pair: points[pair][0])
-    _, accept, scores = points[best]
+    points = {(c, s): operating_point(c, s) for c in CLASS_WEIGHTS for s in stroke_weights}
+    class_weight, stroke_weight = max(points, key=lambda pair: points[pair][0])
+    _, accept, complete = points[class_weight, stroke_weight]
+    scores = match_scores(sims, outputs.probabilities, cases.targets, class_weight,
+                          UNKNOWN_INDEX)
     known = knownness(outputs)
     known_correct, known_unknown = known[correct], known[cases.where("unknown")]
     unknown_confidence = min(
@@ -200,8 +220,9 @@ def choose_thresholds(
         wrong_similarity=min(accept, equal_error_threshold(scores[incomplete], scores[wrong])),
         unknown_confidence=float(max(unknown_confidence, 0.0)),
         wrong_confidence=float(max(unknown_confidence, 0.0)),
-        class_weight=float(best[0]),
-        stroke_weight=float(best[1]),
+        class_weight=float(class_weight),
+        stroke_weight=float(stroke_weight),
+        stroke_threshold=float(complete),
     )
 
 

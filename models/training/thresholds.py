@@ -40,10 +40,17 @@ def threshold_for_false_accept(
     if positives.size == 0 or negatives.size == 0:
         raise ValueError("calibration needs both positive and negative scores")
     allowed = int(np.floor(false_accept_rate * negatives.size))  # negatives we may accept
+    return operating_point(positives, negatives, threshold_allowing(negatives, allowed))
+
+
+def threshold_allowing(negatives: np.ndarray, allowed: int) -> float:
+    """The lowest threshold at or over which at most ``allowed`` of ``negatives`` lie
+    (``-inf`` when that many or fewer are given)."""
+    negatives = np.sort(np.asarray(negatives, dtype=np.float64))
+    if allowed >= negatives.size:
+        return float("-inf")
     # Everything above the (allowed+1)-th highest negative may be accepted.
-    ceiling = negatives[negatives.size - allowed - 1]
-    threshold = float(np.nextafter(ceiling, np.inf))
-    return operating_point(positives, negatives, threshold)
+    return float(np.nextafter(negatives[negatives.size - allowed - 1], np.inf))
 
 
 def operating_point(

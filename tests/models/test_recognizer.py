@@ -142,4 +142,6 @@ def test_a_sample_nearer_a_stroke_missing_template_is_not_accepted(tiny_bundle, 
 
     # Then the cosine alone accepts it, and the stroke margin turns it away
     assert verdict(lenient) is Verdict.CORRECT
-    assert verdict(Thresholds(**{**lenient.to_dict(), "stroke_weight": 5.0})) is not Verdict.CORRECT
+    gated = Thresholds(**{**lenient.to_dict(), "stroke_weight": 5.0,
+                          "stroke_threshold": plain.similarity - 0.5})  # margin -0.2 x 5 = -1
+    assert verdict(gated) is not Verdict.CORRECT

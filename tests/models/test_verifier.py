@@ -171,7 +171,9 @@ def test_the_stroke_weight_turns_a_missing_stroke_from_correct_to_incomplete():
     lacking = missing[1]
     similarity = float(lacking @ np.array([1.0, 0.0, 0.0]))  # 0.8: the cosine alone accepts
     margin = float(strokes.margins(lacking, 0)[0])
-    weighted = Thresholds(**{**THRESHOLDS.to_dict(), "stroke_weight": 1.0})
+    # completeness: 0.8 + 1.0 * margin (-0.2) = 0.6, under the gate at 0.7
+    weighted = Thresholds(**{**THRESHOLDS.to_dict(), "stroke_weight": 1.0,
+                             "stroke_threshold": 0.7})
     probs = probabilities(0.9, 0.05, 0.03, 0.02)
 
     def judged(thresholds):
@@ -181,6 +183,22 @@ def test_the_stroke_weight_turns_a_missing_stroke_from_correct_to_incomplete():
 
     assert judged(THRESHOLDS) is Verdict.CORRECT
     assert judged(weighted) is Verdict.INCOMPLETE_OR_UNCLEAR
+    # a complete rendering (margin +0.2) passes the same gate
+    complete = decide_verdict(target_index=0, has_template=True, similarity=similarity,
+                              probabilities=probs, thresholds=weighted, unknown_index=UNKNOWN,
+                              stroke_margin=0.2)
+    assert complete is Verdict.CORRECT
+
+
+def test_the_completeness_gate_does_not_let_a_wrong_character_through():
+    # a high stroke margin (noise, for a sample far from every template of the target) must
+    # not lift a sample the match score calls another character
+    weighted = Thresholds(**{**THRESHOLDS.to_dict(), "stroke_weight": 5.0,
+                             "stroke_threshold": 0.5})
+    found = decide_verdict(target_index=0, has_template=True, similarity=0.2,
+                           probabilities=probabilities(0.05, 0.9, 0.03, 0.02),
+                           thresholds=weighted, unknown_index=UNKNOWN, stroke_margin=0.3)
+    assert found is Verdict.WRONG_CHARACTER
 
 
 def test_stroke_template_offsets_must_cover_the_rows():

@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from models.training.thresholds import operating_point, threshold_for_false_accept
+from models.training.thresholds import (
+    operating_point,
+    threshold_allowing,
+    threshold_for_false_accept,
+)
 
 
 def test_threshold_meets_the_stated_false_accept_rate():
@@ -38,3 +42,10 @@ def test_operating_point_counts_ties_as_accepted():
 def test_rejects_impossible_rates(rate):
     with pytest.raises(ValueError, match="false_accept_rate"):
         threshold_for_false_accept(np.ones(3), np.zeros(3), rate)
+
+
+def test_threshold_allowing_a_count_of_negatives():
+    negatives = np.array([0.1, 0.5, 0.3, 0.9])
+    assert threshold_allowing(negatives, 0) > 0.9
+    assert 0.5 < threshold_allowing(negatives, 1) <= 0.9
+    assert threshold_allowing(negatives, 4) == float("-inf")  # all may pass
