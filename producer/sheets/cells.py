@@ -26,6 +26,7 @@ from producer.sheets.paper import Page
 
 MIN_SIDE, MAX_SIDE = 48, 128  # cell images are resampled to this range of sides
 GUIDE_MIN_CONTRAST = 0.02  # darkness a guide adds to the average cell, at the least
+GUIDE_QUANTILE = 0.25  # of the cells' profiles: what (nearly) every cell has is printed
 INK_MARGIN_OVER_GUIDE = 0.25  # darker than the guide by this much: ink, never removed
 # A cell is blank when its ink covers less than this share of it and no stroke is longer than
 # MIN_STROKE of its side.
@@ -149,14 +150,17 @@ def resample_cells(dark: np.ndarray, grid: Grid, side: int) -> np.ndarray:
 def find_guides(stack: np.ndarray, *, style: str = "auto") -> Guides:
     """The guides of the grid, from profiles of all its cells.
 
-    Each cell gives a profile (mean darkness per row, and per column); the median over cells
-    keeps what every cell has (printed lines) and drops what only some have (handwriting). A
-    guide is a narrow bump in it, darker than the profile a few pixels to either side.
+    Each cell gives a profile (mean darkness per row, and per column); a low quantile over
+    cells keeps what every cell has (printed lines) and drops what only some have
+    (handwriting). Not the median: a row of a practice sheet repeats one character, so the same
+    stroke can lie on the same line in most cells (the centre verticals of 永水人 shifted the
+    median's peak 3 pixels off the guide). A guide is a narrow bump in it, darker than the
+    profile a few pixels to either side.
     """
     side = stack.shape[1] - 1
     inner = slice(int(0.12 * side), int(0.88 * side) + 1)
-    down = np.median(stack[:, :, inner].mean(axis=2), axis=0)  # profile down the cell
-    across = np.median(stack[:, inner, :].mean(axis=1), axis=0)  # profile across it
+    down = np.quantile(stack[:, :, inner].mean(axis=2), GUIDE_QUANTILE, axis=0)  # down the cell
+    across = np.quantile(stack[:, inner, :].mean(axis=1), GUIDE_QUANTILE, axis=0)  # across it
     border = max(_border_extent(down), _border_extent(across))
     centre_row, strength_h, width_h = _centre_peak(down)
     centre_col, strength_v, width_v = _centre_peak(across)
