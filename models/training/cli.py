@@ -143,15 +143,13 @@ def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: st
     import json
 
     from models.training.calibrate import CalibrationConfig, calibrate
+    from models.training.train import training_record
 
     version = version or f"{arch}-{datetime.date.today().isoformat()}"
-    training = {}
-    config = model_file.parent / "config.json"
-    if config.exists():
-        training = json.loads(config.read_text())
     try:
         path, report = calibrate(model_file, bundle_dir, arch=arch, version=version,
-                                 cfg=CalibrationConfig(**options), training=training)
+                                 cfg=CalibrationConfig(**options),
+                                 training=training_record(model_file.parent))
     except (HanziError, ValueError, OSError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(report["rates"], indent=2))

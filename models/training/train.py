@@ -233,6 +233,37 @@ def load_initial_weights(model, path: Path) -> None:
     model.set_weights(source.get_weights())
 
 
+def training_record(run_dir: Path) -> dict:
+    """What a bundle's manifest says of the run that trained it: the run's ``config.json``
+    made portable (class list summarised, paths reduced to the names that still mean something
+    on another machine) and, for a run that started from a bundle, that bundle's version and
+    training record, so the manifest holds the whole lineage."""
+    config = Path(run_dir) / "config.json"
+    return _portable(json.loads(config.read_text())) if config.exists() else {}
+
+
+def _portable(record: dict) -> dict:
+    from models.bundle import MANIFEST_FILE
+
+    record = dict(record)
+    if record.get("classes") == list(CLASSES):
+        record["classes"] = f"all {len(CLASSES)}"
+    if record.get("run_dir"):
+        record["run_dir"] = Path(record["run_dir"]).name
+    record["gnt_files"] = [Path(p).name for p in record.get("gnt_files") or []]
+    init = record.get("init_from")
+    if isinstance(init, str):
+        path = Path(init)
+        entry: dict = {"file": "/".join(path.parts[-2:])}
+        manifest = (path if path.is_dir() else path.parent) / MANIFEST_FILE
+        if manifest.exists():
+            earlier = json.loads(manifest.read_text(encoding="utf-8"))
+            entry["version"] = earlier.get("version")
+            entry["training"] = _portable(earlier.get("training") or {})
+        record["init_from"] = entry
+    return record
+
+
 def _count_starts(run_dir: Path) -> int:
     """How many times this run was started before (0 for a new run)."""
     marker = run_dir / "starts.txt"

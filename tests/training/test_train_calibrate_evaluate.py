@@ -73,6 +73,30 @@ def test_initial_weights_of_another_architecture_are_refused(trained_run: Path, 
     assert "Traceback" not in result.output
 
 
+def test_the_training_record_is_portable_and_keeps_the_lineage(tmp_path: Path):
+    from models.charset import CLASSES
+    from models.training.train import training_record
+
+    earlier = tmp_path / "old-bundle"
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text(json.dumps({
+        "version": "v1", "training": {"run_dir": "/elsewhere/run1", "classes": list(CLASSES)},
+    }))
+    run = tmp_path / "run2"
+    run.mkdir()
+    (run / "config.json").write_text(
+        TrainConfig(run_dir=run, init_from=earlier / "model.keras").to_json()
+    )
+    record = training_record(run)
+    assert record["run_dir"] == "run2" and record["classes"] == "all 3755"
+    assert record["init_from"]["file"] == "old-bundle/model.keras"
+    assert record["init_from"]["version"] == "v1"
+    assert record["init_from"]["training"] == {
+        "run_dir": "run1", "classes": "all 3755", "gnt_files": []
+    }
+    assert str(tmp_path) not in json.dumps(record)
+
+
 def test_train_refuses_an_input_size_its_architecture_does_not_take(tmp_path: Path):
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "r"), "--arch", "nope"])
     assert result.exit_code == 1
