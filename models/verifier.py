@@ -143,6 +143,8 @@ class Thresholds:
     - ``wrong_similarity``: below it the sample is unlike the target: ``wrong_character`` when
       another class clearly wins, ``unknown`` when nothing known does.
     - ``unknown_confidence``: a top probability under it means "not a known character".
+    - ``unknown_probability``: so does a probability of the Unknown class at or over it, even
+      where a known class edges it out (absent in older manifests: 1, i.e. only when it wins).
     - ``wrong_confidence``: the probability another class needs to "clearly win".
     - ``class_weight``: how much the classifier's log P(target) adds to the similarity in the
       match score (absent in older manifests: 0).
@@ -158,6 +160,7 @@ class Thresholds:
     class_weight: float = 0.0  # weight of log P(target) in the match score; 0: cosine alone
     stroke_weight: float = 0.0  # weight of the stroke margin in the completeness score
     stroke_threshold: float = 0.0  # the completeness score a correct rendering reaches
+    unknown_probability: float = 1.0  # P(Unknown) that flags input even when it does not win
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -223,9 +226,13 @@ def completeness_scores(
 def is_unknown(
     probabilities: np.ndarray, thresholds: Thresholds, unknown_index: int | None
 ) -> bool:
-    """Not a known character: the Unknown class wins, or no known class is confident enough."""
+    """Not a known character: the Unknown class wins or is probable enough, or no known class
+    is confident enough."""
     probabilities = np.asarray(probabilities)
-    if unknown_index is not None and int(np.argmax(probabilities)) == unknown_index:
+    if unknown_index is not None and (
+        int(np.argmax(probabilities)) == unknown_index
+        or float(probabilities[unknown_index]) >= thresholds.unknown_probability
+    ):
         return True
     known = probabilities[:unknown_index] if unknown_index is not None else probabilities
     return float(known.max()) < thresholds.unknown_confidence

@@ -6,9 +6,11 @@ Thresholds, in the order they are chosen:
 1. ``accept_similarity``: the lowest similarity at which at most ``false_accept`` of wrong
    characters (random and look-alike) and at most ``incomplete_false_accept`` of
    one-stroke-missing renders are accepted.
-2. ``unknown_confidence``: the top known probability under which input counts as "not a known
-   character": at most ``false_accept`` of out-of-set input passes as known, yet no more than
-   ``max_correct_unknown`` of correct renders are called Unknown.
+2. ``unknown_probability`` and ``unknown_confidence``: the probability of the Unknown class
+   at or over which, and the top known probability under which, input counts as "not a known
+   character", flagging as much out-of-set input as they can (no more than needed to let at
+   most ``false_accept`` of it pass as known) while no more than ``max_correct_unknown`` of
+   correct renders are called Unknown, those the Unknown class wins outright included.
 3. ``wrong_similarity``: between the wrong characters' and the incomplete renders'
    similarities, where both are misfiled equally often (so a missing stroke reads as
    ``incomplete_or_unclear``, another character as ``wrong_character``).
@@ -62,6 +64,10 @@ STROKE_TEMPLATE_SEED = 900_004
 # the cosine alone.
 CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0)
+# Shares of the allowance of correct renders flagged Unknown spent on the Unknown class's
+# probability (the rest on the top known probability): which signal tells out-of-set input
+# apart better depends on the model, so calibration tries both and mixes of them.
+UNKNOWN_SPLITS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
 STROKE_CHUNK = 64
 
@@ -72,7 +78,7 @@ class CalibrationConfig:
     calibration_cases: int = 6000
     false_accept: float = 0.05
     incomplete_false_accept: float = 0.2
-    max_correct_unknown: float = 0.02
+    max_correct_unknown: float = 0.04
     batch_size: int = 256
     stroke_renders: int = 8  # per class and stroke; 0: no stroke templates
     workers: int = 2  # processes rendering the stroke templates
@@ -209,21 +215,57 @@ def choose_thresholds(
     _, accept, complete = points[class_weight, stroke_weight]
     scores = match_scores(sims, outputs.probabilities, cases.targets, class_weight,
                           UNKNOWN_INDEX)
-    known = knownness(outputs)
-    known_correct, known_unknown = known[correct], known[cases.where("unknown")]
-    unknown_confidence = min(
-        threshold_for_false_accept(known_correct, known_unknown, cfg.false_accept).threshold,
-        float(np.quantile(known_correct, cfg.max_correct_unknown)),
+    unknown_probability, unknown_confidence = choose_unknown_thresholds(
+        outputs, correct, cases.where("unknown"), cfg
     )
     return Thresholds(
         accept_similarity=accept,
         wrong_similarity=min(accept, equal_error_threshold(scores[incomplete], scores[wrong])),
-        unknown_confidence=float(max(unknown_confidence, 0.0)),
-        wrong_confidence=float(max(unknown_confidence, 0.0)),
+        unknown_confidence=unknown_confidence,
+        wrong_confidence=unknown_confidence,
         class_weight=float(class_weight),
         stroke_weight=float(stroke_weight),
         stroke_threshold=float(complete),
+        unknown_probability=unknown_probability,
     )
+
+
+def choose_unknown_thresholds(
+    outputs: Outputs, correct: np.ndarray, unknown: np.ndarray, cfg: CalibrationConfig
+) -> tuple[float, float]:
+    """``(unknown_probability, unknown_confidence)``: step 2 of this module's docstring.
+
+    Correct renders the Unknown class wins are flagged whatever the thresholds; what is left
+    of the ``max_correct_unknown`` allowance is shared between the two signals in the split
+    (of ``UNKNOWN_SPLITS``) that flags the most out-of-set input. The confidence threshold
+    then stays no higher than flagging ``1 - false_accept`` of that input needs.
+    """
+    p_unknown = outputs.probabilities[:, UNKNOWN_INDEX].astype(np.float64)
+    top_known = outputs.probabilities[:, :LEVEL1_COUNT].max(axis=1).astype(np.float64)
+    wins = knownness(outputs) == 0
+    allowance = max(int(np.floor(cfg.max_correct_unknown * correct.sum()))
+                    - int(wins[correct].sum()), 0)
+
+    def flags(probability: float, confidence: float) -> np.ndarray:
+        return wins | (p_unknown >= probability) | (top_known < confidence)
+
+    candidates = []
+    for split in UNKNOWN_SPLITS:
+        probability = min(max(threshold_allowing(
+            p_unknown[correct & ~wins], round(split * allowance)), 0.0), 1.0)
+        flagged = flags(probability, 0.0)
+        left = allowance - int((flagged & ~wins)[correct].sum())
+        confidence = -threshold_allowing(-top_known[correct & ~flagged], left)
+        candidates.append((probability, min(max(confidence, 0.0), 1.0)))
+    probability, confidence = max(candidates, key=lambda pair: (
+        flags(*pair)[unknown].mean(), -flags(*pair)[correct].mean()))
+    rest = np.sort(top_known[unknown & ~flags(probability, 0.0)])
+    needed = int(np.ceil((1 - cfg.false_accept) * unknown.sum())) - (unknown.sum() - rest.size)
+    if needed <= 0:
+        confidence = 0.0
+    elif needed <= rest.size:
+        confidence = min(confidence, float(np.nextafter(rest[needed - 1], np.inf)))
+    return float(probability), float(confidence)
 
 
 def equal_error_threshold(high: np.ndarray, low: np.ndarray) -> float:

@@ -100,6 +100,14 @@ def test_is_unknown_uses_the_confidence_threshold():
     assert is_unknown(probabilities(0.29, 0.71), THRESHOLDS, 1)
 
 
+def test_a_probable_unknown_class_flags_input_even_where_a_known_class_wins():
+    probs = probabilities(0.5, 0.1, 0.1, 0.3)
+    assert not is_unknown(probs, THRESHOLDS, UNKNOWN)  # older manifests: only when it wins
+    flagging = Thresholds(**{**THRESHOLDS.to_dict(), "unknown_probability": 0.25})
+    assert is_unknown(probs, flagging, UNKNOWN)
+    assert not is_unknown(probabilities(0.6, 0.1, 0.1, 0.2), flagging, UNKNOWN)
+
+
 def test_thresholds_round_trip_and_refuse_bad_manifests():
     assert Thresholds.from_dict(THRESHOLDS.to_dict()) == THRESHOLDS
     with pytest.raises(ValueError, match="wrong_confidence"):

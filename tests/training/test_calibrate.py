@@ -112,3 +112,22 @@ def test_calibration_weighs_in_the_stroke_margin_where_it_finds_missing_strokes(
     assert thresholds.stroke_weight > 0
     assert rates["reject_incomplete"] >= 0.8
     assert rates["accept_correct"] >= 0.9 > without["accept_correct"]
+
+
+def test_calibration_flags_unknowns_by_the_unknown_class_where_confidence_cannot():
+    """Out-of-set input as confident in some known class as many correct renders, but with a
+    probable Unknown class: the top known probability cannot flag it, P(Unknown) can."""
+    rng = np.random.default_rng(4)
+    cases, outputs, templates = _constructed(rng)
+    correct, unknown = cases.where("correct"), cases.where("unknown")
+    p = outputs.probabilities
+    p[correct, 1] = rng.uniform(0.3, 1.0, correct.sum())
+    p[correct, UNKNOWN_INDEX] = rng.uniform(0.0, 0.02, correct.sum())
+    p[unknown, 2] = rng.uniform(0.35, 0.6, unknown.sum())
+    p[unknown, UNKNOWN_INDEX] = rng.uniform(0.2, 0.3, unknown.sum())
+    cfg = CalibrationConfig(max_correct_unknown=0.04)
+    thresholds = choose_thresholds(cases, outputs, templates, cfg)
+    rates = verifier_rates(cases, outputs, templates, thresholds)
+    assert 0.0 < thresholds.unknown_probability <= 0.2
+    assert rates["unknown_flagged"] >= 0.95
+    assert rates["correct_flagged_unknown"] <= 0.04
