@@ -90,19 +90,19 @@ class Recognizer:
                     target=targets[i], error=str(error), error_type=type(error).__name__
                 )
         if inputs:
-            started = time.perf_counter()
-            probabilities, embeddings = self._forward(np.stack(inputs))
-            logger.debug(
-                "forward pass of %d images in %.1f ms",
-                len(inputs),
-                (time.perf_counter() - started) * 1000,
-            )
-            # To numpy once: indexing the tensor row by row ran a TF op per image.
-            probabilities = np.asarray(probabilities)
-            embeddings = l2_normalize(np.asarray(embeddings))
+            probabilities, embeddings = self.forward(np.stack(inputs))
             for row, i in enumerate(valid):
                 results[i] = self._one(probabilities[row], embeddings[row], targets[i], top_n)
         return results  # type: ignore[return-value]  # every slot is filled above
+
+    def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and unit embeddings for a batch of prepared inputs."""
+        started = time.perf_counter()
+        probabilities, embeddings = self._forward(batch)
+        logger.debug("forward pass of %d images in %.1f ms",
+                     len(batch), (time.perf_counter() - started) * 1000)
+        # To numpy once: indexing the tensor row by row ran a TF op per image.
+        return np.asarray(probabilities), l2_normalize(np.asarray(embeddings))
 
     def _one(
         self, probabilities: np.ndarray, embedding: np.ndarray, target: str | None, top_n: int
