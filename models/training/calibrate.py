@@ -187,7 +187,7 @@ def choose_thresholds(
     incomplete = cases.where("incomplete")
     allowed_incomplete = int(np.floor(cfg.incomplete_false_accept * incomplete.sum()))
 
-    def operating_point(class_weight: float, stroke_weight: float) -> tuple[float, ...]:
+    def operating_point(class_weight: float, stroke_weight: float) -> tuple[Any, ...]:
         scores = match_scores(sims, outputs.probabilities, cases.targets, class_weight,
                               UNKNOWN_INDEX)
         accept = threshold_for_false_accept(scores[correct], scores[wrong],
@@ -203,14 +203,12 @@ def choose_thresholds(
             ), float(completeness.min()))
             passed = (scores >= accept) & (completeness >= complete)
         merit = float(passed[correct].mean() + (~passed[wrong]).mean())
-        return merit, accept, complete
+        return merit, accept, complete, scores
 
     stroke_weights = STROKE_WEIGHTS if strokes is not None and len(strokes) else (0.0,)
     points = {(c, s): operating_point(c, s) for c in CLASS_WEIGHTS for s in stroke_weights}
     class_weight, stroke_weight = max(points, key=lambda pair: points[pair][0])
-    _, accept, complete = points[class_weight, stroke_weight]
-    scores = match_scores(sims, outputs.probabilities, cases.targets, class_weight,
-                          UNKNOWN_INDEX)
+    _, accept, complete, scores = points[class_weight, stroke_weight]
     unknown_probability, unknown_confidence = choose_unknown_thresholds(
         outputs, correct, cases.where("unknown"), cfg
     )
@@ -245,11 +243,8 @@ def choose_unknown_thresholds(
     allowance = max(int(np.floor(cfg.max_correct_unknown * correct.sum()))
                     - int(wins[correct].sum()), 0)
 
-    def flags(probability: float, confidence: float) -> np.ndarray:
-        return wins | (p_unknown >= probability) | (top_known < confidence)
-
     probability = min(max(threshold_allowing(p_unknown[correct & ~wins], allowance), 0.0), 1.0)
-    flagged = flags(probability, 0.0)
+    flagged = wins | (p_unknown >= probability)
     left = allowance - int((flagged & ~wins)[correct].sum())
     confidence = min(max(-threshold_allowing(-top_known[correct & ~flagged], left), 0.0), 1.0)
     rest = np.sort(top_known[unknown & ~flagged])
