@@ -25,9 +25,10 @@ both gates. ``class_weight`` and ``stroke_weight`` are the pair of ``CLASS_WEIGH
 characters on the calibration set.
 
 Stroke templates: for every class and each of its strokes, ``stroke_renders`` pen renders with
-that stroke left out, and as their reference the class's full template from pen renders alone
-(the stroke-missing renders can only come from the pen, so the two sides of the margin are
-drawn alike).
+that stroke left out, and as their reference the class's full template from
+``reference_renders`` whole pen renders (the stroke-missing renders can only come from the pen,
+so the two sides of the margin are drawn alike). The reference is shared by all of a class's
+strokes, so its noise shifts every margin of the class at once: it gets more renders.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class CalibrationConfig:
     max_correct_unknown: float = 0.04
     batch_size: int = 256
     stroke_renders: int = 8  # per class and stroke; 0: no stroke templates
+    reference_renders: int = 32  # whole pen renders per class: the stroke margins' reference
     workers: int = 2  # processes rendering the stroke templates
 
 
@@ -117,16 +119,20 @@ def _render_stroke_job(job: tuple[int, int, int, int]) -> np.ndarray | None:
         return None  # all that is left is too faint to read: the template goes without it
 
 
-def _stroke_jobs(labels: Sequence[int], per: int, size: int) -> list[tuple[int, int, int, int]]:
+def _stroke_jobs(
+    labels: Sequence[int], per: int, reference: int, size: int
+) -> list[tuple[int, int, int, int]]:
     """(class, stroke left out or -1 for none, render index, size) for each render a round of
-    classes needs; a one-stroke character has nothing to leave out and still be a character."""
+    classes needs: ``reference`` whole renders and ``per`` for each stroke left out; a
+    one-stroke character has nothing to leave out and still be a character."""
     from models.training.synth import prepared_character
 
     jobs = []
     for label in labels:
         n = prepared_character(CLASSES[label]).n_strokes
         if n > 1:
-            jobs += [(label, stroke, k, size) for stroke in range(-1, n) for k in range(per)]
+            jobs += [(label, -1, k, size) for k in range(reference)]
+            jobs += [(label, stroke, k, size) for stroke in range(n) for k in range(per)]
     return jobs
 
 
@@ -141,7 +147,8 @@ def make_stroke_templates(
     from models.melnyk_net import EMBEDDING_LAYER
 
     classes = list(range(LEVEL1_COUNT)) if classes is None else list(classes)
-    rounds = [_stroke_jobs(classes[start : start + STROKE_CHUNK], cfg.stroke_renders, size)
+    rounds = [_stroke_jobs(classes[start : start + STROKE_CHUNK], cfg.stroke_renders,
+                           cfg.reference_renders, size)
               for start in range(0, len(classes), STROKE_CHUNK)]
     embeddings, owners, strokes = [], [], []
     context = multiprocessing.get_context("fork")
@@ -296,6 +303,7 @@ def calibrate(
     report = {
         "templates_per_class": cfg.templates_per_class,
         "stroke_renders": cfg.stroke_renders,
+        "reference_renders": cfg.reference_renders,
         "stroke_templates": len(strokes) if strokes is not None else 0,
         "calibration_cases": len(cases),
         "stated_false_accept": cfg.false_accept,

@@ -130,6 +130,9 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 @click.option("--stroke-renders", type=click.IntRange(0), default=8, show_default=True,
               help="Renders per class and stroke left out, for the stroke templates "
               "(0: none; 8 take about 10 minutes on 2 cores).")
+@click.option("--reference-renders", type=click.IntRange(1), default=32, show_default=True,
+              help="Whole pen renders per class that the stroke templates are measured from "
+              "(fewer leave the stroke margin noisy).")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Processes rendering the stroke templates.")
 def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: str | None,

@@ -131,3 +131,14 @@ def test_calibration_flags_unknowns_by_the_unknown_class_where_confidence_cannot
     assert 0.0 < thresholds.unknown_probability <= 0.2
     assert rates["unknown_flagged"] >= 0.95
     assert rates["correct_flagged_unknown"] <= 0.04
+
+
+def test_stroke_template_jobs_give_the_shared_reference_its_own_count_of_renders(stroke_data):
+    from models.charset import index_of
+    from models.training.calibrate import _stroke_jobs
+
+    jobs = _stroke_jobs([index_of("口"), index_of("一")], per=2, reference=5, size=32)
+    whole = [job for job in jobs if job[1] == -1]
+    assert [job[2] for job in whole] == [0, 1, 2, 3, 4]
+    assert sorted({job[1] for job in jobs if job[1] >= 0}) == [0, 1, 2]  # 口's three strokes
+    assert len(jobs) == 5 + 3 * 2  # 一 has no stroke to leave out: no jobs at all
