@@ -32,6 +32,12 @@ INK_MARGIN_OVER_GUIDE = 0.25  # darker than the guide by this much: ink, never r
 # MIN_STROKE of its side.
 BLANK_INK_SHARE = 0.003
 MIN_STROKE = 0.16
+# A written cell whose ink is fainter than this over its paper (darkness) is stretched to it, by
+# at most MAX_INK_GAIN: faint pencil under blur can fall below the contrast floor that
+# preprocessing keeps against noise in whole images, though the cell was judged written on a
+# smoothed copy, where noise has no say.
+FAINT_INK_TARGET = 0.5
+MAX_INK_GAIN = 8.0
 
 
 @dataclass
@@ -325,5 +331,20 @@ def _finish(row: int, col: int, inner: np.ndarray, ink: np.ndarray, side: int) -
     # A smudge or a dot is not an attempt; fragmented faint pencil with plenty of ink is.
     blank = share < BLANK_INK_SHARE or longest < MIN_STROKE / 2 or (
         longest < MIN_STROKE and share < 3 * BLANK_INK_SHARE)
+    if not blank:
+        inner = stretch_faint_ink(inner, ink)
     pixels = np.clip(255.0 * (1.0 - inner), 0, 255).astype(np.uint8)
     return CellImage(row, col, pixels, share, longest, blank)
+
+
+def stretch_faint_ink(inner: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """``inner`` (darkness), its faint ink darkened so that it stands FAINT_INK_TARGET over the
+    paper; a cell whose ink already does is returned as it is. ``ink`` marks the ink pixels."""
+    if not ink.any():
+        return inner
+    paper = float(np.median(inner[~ink])) if (~ink).any() else 0.0
+    strength = float(np.quantile(inner[ink], 0.9)) - paper
+    if strength >= FAINT_INK_TARGET or strength <= 0:
+        return inner
+    gain = min(FAINT_INK_TARGET / strength, MAX_INK_GAIN)
+    return np.clip((inner - paper) * gain, 0.0, 1.0).astype(inner.dtype)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hanzi_grader.errors import InvalidImage
+from models.preprocessing import preprocess
 from producer.sheets.analysis import analyse_sheet
-from producer.sheets.cells import Guides, remove_guides
+from producer.sheets.cells import Guides, remove_guides, stretch_faint_ink
 from producer.sheets.layout import layout_from_dict
 from producer.sheets.paper import Page
 
@@ -47,6 +49,35 @@ def test_removing_guides_keeps_a_stroke_that_crosses_them():
     assert clean[32, 40:60].max() < 0.05  # the guide is gone
     assert clean[20:45, 32].max() < 0.05
     assert clean[31:34, 20:23].min() > 0.8  # the stroke is whole where it crossed
+
+
+def _pixels(darkness: np.ndarray) -> np.ndarray:
+    return np.clip(255.0 * (1.0 - darkness), 0, 255).astype(np.uint8)
+
+
+def test_faint_pencil_in_a_written_cell_is_stretched_so_preprocessing_finds_it():
+    rng = np.random.default_rng(3)
+    inner = (0.04 + 0.01 * rng.standard_normal((60, 60))).astype(np.float32)
+    ink = np.zeros_like(inner, dtype=bool)
+    ink[10:50, 28:32] = ink[28:32, 12:48] = True  # a faint cross: 十, about 25 grey levels
+    inner[ink] += 0.1
+    with pytest.raises(InvalidImage, match="flat"):
+        preprocess(_pixels(inner), 48)
+
+    stretched = stretch_faint_ink(inner, ink)
+
+    image = preprocess(_pixels(stretched), 48)[..., 0]
+    assert image[22:26, :].mean() > 0.3 and image[:, 22:26].mean() > 0.3  # the cross's bars
+    assert image[5:15, 5:15].max() < 0.2  # paper noise stays dark after inversion
+
+
+def test_ink_that_stands_out_is_left_as_it_is():
+    inner = np.full((60, 60), 0.05, np.float32)
+    ink = np.zeros_like(inner, dtype=bool)
+    ink[10:50, 28:32] = True
+    inner[ink] = 0.8
+
+    assert stretch_faint_ink(inner, ink) is inner
 
 
 def test_cells_are_sent_as_clean_dark_on_white_images(sheet_factory):
