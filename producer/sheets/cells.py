@@ -333,8 +333,12 @@ def _finish(row: int, col: int, inner: np.ndarray, ink: np.ndarray, side: int) -
         longest < MIN_STROKE and share < 3 * BLANK_INK_SHARE)
     if not blank:
         inner = stretch_faint_ink(inner, ink)
-    pixels = np.clip(255.0 * (1.0 - inner), 0, 255).astype(np.uint8)
-    return CellImage(row, col, pixels, share, longest, blank)
+    return CellImage(row, col, darkness_to_pixels(inner), share, longest, blank)
+
+
+def darkness_to_pixels(darkness: np.ndarray) -> np.ndarray:
+    """Darkness (0 paper, 1 black) as the uint8 dark-on-white image a cell is sent as."""
+    return np.clip(255.0 * (1.0 - darkness), 0, 255).astype(np.uint8)
 
 
 def stretch_faint_ink(inner: np.ndarray, ink: np.ndarray) -> np.ndarray:

@@ -8,7 +8,12 @@ import pytest
 from hanzi_grader.errors import InvalidImage
 from models.preprocessing import preprocess
 from producer.sheets.analysis import analyse_sheet
-from producer.sheets.cells import Guides, remove_guides, stretch_faint_ink
+from producer.sheets.cells import (
+    Guides,
+    darkness_to_pixels,
+    remove_guides,
+    stretch_faint_ink,
+)
 from producer.sheets.layout import layout_from_dict
 from producer.sheets.paper import Page
 
@@ -51,10 +56,6 @@ def test_removing_guides_keeps_a_stroke_that_crosses_them():
     assert clean[31:34, 20:23].min() > 0.8  # the stroke is whole where it crossed
 
 
-def _pixels(darkness: np.ndarray) -> np.ndarray:
-    return np.clip(255.0 * (1.0 - darkness), 0, 255).astype(np.uint8)
-
-
 def test_faint_pencil_in_a_written_cell_is_stretched_so_preprocessing_finds_it():
     rng = np.random.default_rng(3)
     inner = (0.04 + 0.01 * rng.standard_normal((60, 60))).astype(np.float32)
@@ -62,11 +63,11 @@ def test_faint_pencil_in_a_written_cell_is_stretched_so_preprocessing_finds_it()
     ink[10:50, 28:32] = ink[28:32, 12:48] = True  # a faint cross: 十, about 25 grey levels
     inner[ink] += 0.1
     with pytest.raises(InvalidImage, match="flat"):
-        preprocess(_pixels(inner), 48)
+        preprocess(darkness_to_pixels(inner), 48)
 
     stretched = stretch_faint_ink(inner, ink)
 
-    image = preprocess(_pixels(stretched), 48)[..., 0]
+    image = preprocess(darkness_to_pixels(stretched), 48)[..., 0]
     assert image[22:26, :].mean() > 0.3 and image[:, 22:26].mean() > 0.3  # the cross's bars
     assert image[5:15, 5:15].max() < 0.2  # paper noise stays dark after inversion
 
