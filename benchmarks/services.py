@@ -21,7 +21,6 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from benchmarks import procfs
 
@@ -39,19 +38,9 @@ def throwaway_database(admin_url: str = DEFAULT_POSTGRES_URL) -> Iterator[str]:
     """A new, migrated Postgres database for one benchmark run; dropped afterwards."""
     from hanzi_grader import database
 
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"hanzi_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with database.scratch_database(admin_url, prefix="hanzi_bench") as url:
         database.upgrade(url)
         yield url
-    finally:
-        database.forget_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager

@@ -7,6 +7,7 @@ when the block ends. Schema changes go through Alembic (``migrations/``), never 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,8 @@ import click
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -70,6 +72,26 @@ def forget_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose(close=False)  # close=False: the parent still owns those sockets
     _ENGINES.clear()
+
+
+@contextmanager
+def scratch_database(admin_url: str, *, prefix: str = "hanzi_scratch") -> Iterator[str]:
+    """A new, empty, uniquely named Postgres database (for tests and benchmarks): its URL,
+    and the database dropped when the block ends. ``admin_url`` names a database of the
+    server to connect to while creating it; creation errors (no server) propagate."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"  # a name of our own making: safe to quote
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            forget_engines()
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def is_transient(error: BaseException) -> bool:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from hanzi_grader import database
 
@@ -19,18 +18,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 def throwaway_postgres_database() -> Iterator[str]:
     """Create a uniquely named database on the local Postgres, yield its URL, drop it."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"hanzi_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # no Postgres here: say so rather than fail obscurely
-        pytest.skip(f"Postgres not reachable at {POSTGRES_ADMIN_URL}: {error}")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(
+                database.scratch_database(POSTGRES_ADMIN_URL, prefix="hanzi_test")
+            )
+        except OperationalError as error:  # no Postgres here: say so rather than fail obscurely
+            pytest.skip(f"Postgres not reachable at {POSTGRES_ADMIN_URL}: {error}")
         yield url
-    finally:
-        database.forget_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
