@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.charset import CLASSES, LEVEL1_COUNT, UNKNOWN_INDEX
+from models.training.config import CalibrationConfig
 from models.training.probes import VerificationSet, make_verification_set
 from models.training.scoring import Outputs, forward, knownness, similarities, verifier_rates
 from models.training.thresholds import threshold_allowing, threshold_for_false_accept
@@ -67,19 +67,6 @@ CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0)
 # Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
 STROKE_CHUNK = 64
-
-
-@dataclass(frozen=True)
-class CalibrationConfig:
-    templates_per_class: int = 10
-    calibration_cases: int = 6000
-    false_accept: float = 0.05
-    incomplete_false_accept: float = 0.2
-    max_correct_unknown: float = 0.04
-    batch_size: int = 256
-    stroke_renders: int = 8  # per class and stroke; 0: no stroke templates
-    reference_renders: int = 32  # whole pen renders per class: the stroke margins' reference
-    workers: int = 2  # processes rendering the stroke templates
 
 
 def template_images(size: int, per_class: int, *, seed: int = TEMPLATE_SEED) -> np.ndarray:

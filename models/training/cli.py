@@ -7,8 +7,19 @@ from pathlib import Path
 import click
 
 from hanzi_grader.errors import HanziError
+from models.training.config import CalibrationConfig, TrainConfig, default_of
 
 DEFAULT_SHEET_CHARS = "安完宏你好学中国大人"
+
+
+# Option defaults come from the config dataclasses: one place for each, which the Python API
+# and the command line share.
+def _train(name: str) -> object:
+    return default_of(TrainConfig, name)
+
+
+def _calibration(name: str) -> object:
+    return default_of(CalibrationConfig, name)
 
 
 @click.command("fetch-strokes")
@@ -61,45 +72,52 @@ def contact_sheet(
 
 @click.command("train")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--arch", default="melnyk-compact-48", show_default=True,
+@click.option("--arch", default=_train("arch"), show_default=True,
               help="Architecture (see `hanzi model-summary --help`).")
 @click.option("--classes", default=None,
               help="Characters to train on: 'first:N' or the characters themselves "
                    "(default: all 3755).")
-@click.option("--samples-per-class", type=click.IntRange(1), default=100, show_default=True,
+@click.option("--samples-per-class", type=click.IntRange(1),
+              default=_train("samples_per_class"), show_default=True,
               help="Training length, in synthetic samples per class.")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--steps-per-epoch", type=click.IntRange(1), default=250, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=_train("batch_size"),
+              show_default=True)
+@click.option("--steps-per-epoch", type=click.IntRange(1),
+              default=_train("steps_per_epoch"), show_default=True,
               help="Steps between checkpoints; a killed run resumes from the last one.")
-@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw",
-              show_default=True, help="'sgd' is the seed's recipe (momentum 0.9, step decay).")
+@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]),
+              default=_train("optimizer"), show_default=True,
+              help="'sgd' is the seed's recipe (momentum 0.9, step decay).")
 @click.option("--learning-rate", type=float, default=None,
               help="Peak learning rate (default: 2e-3 for adamw, 0.1 for sgd).")
-@click.option("--warmup-steps", type=click.IntRange(0), default=1000, show_default=True)
-@click.option("--unknown-fraction", type=click.FloatRange(0, 0.5), default=0.05,
-              show_default=True, help="Share of Unknown (non-character) samples.")
-@click.option("--incomplete-fraction", type=click.FloatRange(0, 0.5), default=0.0,
-              show_default=True,
+@click.option("--warmup-steps", type=click.IntRange(0),
+              default=_train("warmup_steps"), show_default=True)
+@click.option("--unknown-fraction", type=click.FloatRange(0, 0.5),
+              default=_train("unknown_fraction"), show_default=True,
+              help="Share of Unknown (non-character) samples.")
+@click.option("--incomplete-fraction", type=click.FloatRange(0, 0.5),
+              default=_train("incomplete_fraction"), show_default=True,
               help="Share of characters with a stroke left out, labelled Unknown.")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
-              help="Processes synthesising batches beside the training step.")
+@click.option("--workers", type=click.IntRange(1), default=_train("workers"),
+              show_default=True, help="Processes synthesising batches beside the training step.")
 @click.option("--gnt", "gnt_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Train on CASIA-HWDB .gnt files instead of synthetic handwriting.")
 @click.option("--init-from", type=click.Path(exists=True, path_type=Path), default=None,
               help="Start from this model's weights (a .keras file or a bundle directory of "
                    "the same architecture), e.g. to continue training the shipped bundle.")
-@click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
+@click.option("--mixed-precision/--no-mixed-precision",
+              default=_train("mixed_precision"), show_default=True,
               help="bfloat16 compute: faster on GPUs and CPUs with AVX-512 BF16 or AMX; "
                    "emulated, about 6x slower, on other CPUs.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=_train("seed"), show_default=True)
 def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...],
                   **options) -> None:
     """Train a classifier into RUN_DIR (resumes a stopped run in the same RUN_DIR).
 
     Then `hanzi calibrate RUN_DIR/model.keras BUNDLE` builds the templates and thresholds.
     """
-    from models.training.train import TrainConfig, parse_classes, train
+    from models.training.train import parse_classes, train
 
     try:
         cfg = TrainConfig(run_dir=run_dir, classes=parse_classes(classes),
@@ -116,24 +134,31 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 @click.command("calibrate")
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("bundle_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--arch", default="melnyk-compact-48", show_default=True,
+@click.option("--arch", default=_train("arch"), show_default=True,
               help="The architecture MODEL_FILE was trained as (recorded in the manifest).")
 @click.option("--version", "version", default=None,
               help="Bundle version (default: <arch>-<date>).")
-@click.option("--templates-per-class", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--cases", "calibration_cases", type=click.IntRange(100), default=6000,
-              show_default=True, help="Size of the calibration set.")
-@click.option("--false-accept", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+@click.option("--templates-per-class", type=click.IntRange(1),
+              default=_calibration("templates_per_class"), show_default=True)
+@click.option("--cases", "calibration_cases", type=click.IntRange(100),
+              default=_calibration("calibration_cases"), show_default=True,
+              help="Size of the calibration set.")
+@click.option("--false-accept", type=click.FloatRange(0, 0.5),
+              default=_calibration("false_accept"), show_default=True,
               help="Stated share of wrong characters (and of out-of-set input) let through.")
-@click.option("--incomplete-false-accept", type=click.FloatRange(0, 1), default=0.2,
-              show_default=True, help="Stated share of one-stroke-missing renders accepted.")
-@click.option("--stroke-renders", type=click.IntRange(0), default=8, show_default=True,
+@click.option("--incomplete-false-accept", type=click.FloatRange(0, 1),
+              default=_calibration("incomplete_false_accept"), show_default=True,
+              help="Stated share of one-stroke-missing renders accepted.")
+@click.option("--stroke-renders", type=click.IntRange(0),
+              default=_calibration("stroke_renders"), show_default=True,
               help="Renders per class and stroke left out, for the stroke templates "
               "(0: none; 8 take about 10 minutes on 2 cores).")
-@click.option("--reference-renders", type=click.IntRange(1), default=32, show_default=True,
+@click.option("--reference-renders", type=click.IntRange(1),
+              default=_calibration("reference_renders"), show_default=True,
               help="Whole pen renders per class that the stroke templates are measured from "
               "(fewer leave the stroke margin noisy).")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+@click.option("--workers", type=click.IntRange(1),
+              default=_calibration("workers"), show_default=True,
               help="Processes rendering the stroke templates.")
 def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: str | None,
                       **options) -> None:
@@ -145,7 +170,7 @@ def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: st
     import datetime
     import json
 
-    from models.training.calibrate import CalibrationConfig, calibrate
+    from models.training.calibrate import calibrate
     from models.training.train import training_record
 
     version = version or f"{arch}-{datetime.date.today().isoformat()}"

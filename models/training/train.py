@@ -10,57 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from models.charset import CLASSES
+from models.training.config import TrainConfig
 from models.training.datasets import NUM_OUTPUTS
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run; written to ``run_dir/config.json``."""
-
-    run_dir: Path
-    arch: str = "melnyk-compact-64"
-    input_size: int | None = None  # must match the architecture's; None: its own
-    classes: list[str] = field(default_factory=lambda: list(CLASSES))
-    samples_per_class: int = 100
-    batch_size: int = 128
-    steps_per_epoch: int = 500
-    optimizer: str = "adamw"  # or "sgd": the seed's recipe (momentum 0.9, lr 0.1, step decay)
-    learning_rate: float | None = None  # None: 2e-3 for adamw, 0.1 for sgd
-    warmup_steps: int = 1000
-    label_smoothing: float = 0.1
-    unknown_fraction: float = 0.05
-    incomplete_fraction: float = 0.0  # share of one-stroke-missing renders labelled Unknown
-    seed: int = 0
-    workers: int = 1
-    gnt_files: list[Path] = field(default_factory=list)
-    mixed_precision: bool = False
-    # A .keras model (or a bundle directory) of the same architecture to start from, so a
-    # new machine, which has none of an earlier run's checkpoints, can continue its training.
-    init_from: Path | None = None
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
-    def epochs(self) -> int:
-        samples = self.samples_per_class * len(self.classes)
-        return max(1, math.ceil(samples / (self.batch_size * self.steps_per_epoch)))
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["run_dir"] = str(self.run_dir)
-        data["gnt_files"] = [str(p) for p in self.gnt_files]
-        data["init_from"] = str(self.init_from) if self.init_from else None
-        return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 def _keras():
