@@ -194,9 +194,16 @@ def training_record(run_dir: Path) -> dict:
     """What a bundle's manifest says of the run that trained it: the run's ``config.json``
     made portable (class list summarised, paths reduced to the names that still mean something
     on another machine) and, for a run that started from a bundle, that bundle's version and
-    training record, so the manifest holds the whole lineage."""
-    config = Path(run_dir) / "config.json"
-    return _portable(json.loads(config.read_text())) if config.exists() else {}
+    training record, so the manifest holds the whole lineage. A bundle folder given instead
+    (recalibrating shipped weights) keeps its own record: the weights are the ones it trained."""
+    from models.bundle import MANIFEST_FILE
+
+    config, manifest = Path(run_dir) / "config.json", Path(run_dir) / MANIFEST_FILE
+    if config.exists():
+        return _portable(json.loads(config.read_text()))
+    if manifest.exists():
+        return json.loads(manifest.read_text(encoding="utf-8")).get("training") or {}
+    return {}
 
 
 def _portable(record: dict) -> dict:

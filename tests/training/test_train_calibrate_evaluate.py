@@ -95,6 +95,9 @@ def test_the_training_record_is_portable_and_keeps_the_lineage(tmp_path: Path):
         "run_dir": "run1", "classes": "all 3755", "gnt_files": []
     }
     assert str(tmp_path) not in json.dumps(record)
+    # Recalibrating the shipped weights: the bundle folder's own record stays with them
+    assert training_record(earlier) == {"run_dir": "/elsewhere/run1", "classes": list(CLASSES)}
+    assert training_record(tmp_path / "nothing-here") == {}
 
 
 def test_train_refuses_an_input_size_its_architecture_does_not_take(tmp_path: Path):
