@@ -98,6 +98,8 @@ class Bundle:
     stroke_templates: StrokeTemplates = field(
         default_factory=lambda: StrokeTemplates.empty(LEVEL1_COUNT, 0)
     )
+    # (n, embedding_dim) unit vectors of characters outside the 3755; (0, dim) in older bundles
+    outside_templates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 def file_sha256(path: Path) -> str:
@@ -139,6 +141,7 @@ def save_bundle(
     training: dict[str, Any] | None = None,
     evaluation: dict[str, Any] | None = None,
     stroke_templates: StrokeTemplates | None = None,
+    outside_templates: np.ndarray | None = None,
 ) -> Path:
     """Write a bundle directory (replacing the three files if present) and return its path."""
     from models.melnyk_net import EMBEDDING_LAYER, input_size_of
@@ -155,7 +158,7 @@ def save_bundle(
             f"({LEVEL1_COUNT}, {embedding_dim})"
         )
     serving_model(model).save(path / MODEL_FILE)
-    stroke_arrays = {}
+    extra_arrays = {}
     if stroke_templates is not None:
         if stroke_templates.deltas.shape[1:] != (embedding_dim,) or len(
             stroke_templates.offsets
@@ -166,13 +169,19 @@ def save_bundle(
                 f"(rows, {embedding_dim}) and {LEVEL1_COUNT + 1}"
             )
         deltas, scales = quantize_rows(stroke_templates.deltas)
-        stroke_arrays = {"stroke_deltas": deltas, "stroke_scales": scales,
+        extra_arrays = {"stroke_deltas": deltas, "stroke_scales": scales,
                          "stroke_offsets": stroke_templates.offsets.astype(np.int64)}
+    if outside_templates is not None:
+        if outside_templates.ndim != 2 or outside_templates.shape[1] != embedding_dim:
+            raise ValueError(
+                f"outside templates {outside_templates.shape} do not fit (n, {embedding_dim})"
+            )
+        extra_arrays["outside_templates"] = outside_templates.astype(np.float16)
     np.savez_compressed(
         path / TEMPLATES_FILE,
         templates=templates.astype(np.float16),
         mask=template_mask.astype(bool),
-        **stroke_arrays,
+        **extra_arrays,
     )
     manifest = Manifest(
         architecture=architecture,
@@ -249,7 +258,7 @@ def quantize_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _load_templates(
     path: Path, manifest: Manifest
-) -> tuple[np.ndarray, np.ndarray, StrokeTemplates]:
+) -> tuple[np.ndarray, np.ndarray, StrokeTemplates, np.ndarray]:
     dim = manifest.embedding_dim
     try:
         with np.load(path) as data:
@@ -259,6 +268,8 @@ def _load_templates(
             if "stroke_deltas" in data:
                 deltas = data["stroke_deltas"].astype(np.float32) * data["stroke_scales"][:, None]
                 strokes = StrokeTemplates(deltas, data["stroke_offsets"].astype(np.int64))
+            outside = (data["outside_templates"].astype(np.float32) if "outside_templates" in data
+                       else np.zeros((0, dim), np.float32))
     except (OSError, ValueError, KeyError, IndexError) as error:
         raise ModelUnavailable(f"cannot read templates {path}: {error}") from None
     expected = (LEVEL1_COUNT, dim)
@@ -272,7 +283,11 @@ def _load_templates(
             f"{path} holds stroke templates {strokes.deltas.shape} with "
             f"{len(strokes.offsets)} offsets; expected (rows, {dim}) and {LEVEL1_COUNT + 1}"
         )
-    return templates, mask, strokes
+    if outside.ndim != 2 or outside.shape[1] != dim:
+        raise ModelUnavailable(
+            f"{path} holds outside templates of shape {outside.shape}; expected (n, {dim})"
+        )
+    return templates, mask, strokes, outside
 
 
 def _load_model(path: Path, manifest: Manifest) -> keras.Model:
@@ -301,9 +316,9 @@ def load_bundle(path: Path | str) -> Bundle:
     manifest = load_manifest(path)
     _check_sha(path / MODEL_FILE, manifest.model_sha256)
     _check_sha(path / TEMPLATES_FILE, manifest.templates_sha256)
-    templates, mask, strokes = _load_templates(path / TEMPLATES_FILE, manifest)
+    templates, mask, strokes, outside = _load_templates(path / TEMPLATES_FILE, manifest)
     model = _load_model(path / MODEL_FILE, manifest)
-    return Bundle(path, manifest, model, templates, mask, strokes)
+    return Bundle(path, manifest, model, templates, mask, strokes, outside)
 
 
 def render_printed(char: str, size: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from models.charset import LEVEL1_COUNT, char_of, index_of
 from models.melnyk_net import embedding_model
 from models.preprocessing import ImageSource, load_image, preprocess
 from models.results import Candidate, Recognition
-from models.verifier import decide_verdict, is_unknown, l2_normalize
+from models.verifier import decide_verdict, is_unknown, l2_normalize, outside_gaps
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,11 @@ class Recognizer:
                 )
         if inputs:
             probabilities, embeddings = self.forward(np.stack(inputs))
+            gaps = self.outside_gaps(embeddings)
             for row, i in enumerate(valid):
-                results[i] = self._one(probabilities[row], embeddings[row], targets[i], top_n)
+                results[i] = self._one(
+                    probabilities[row], embeddings[row], gaps[row], targets[i], top_n
+                )
         return results  # type: ignore[return-value]  # every slot is filled above
 
     def forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,15 +107,28 @@ class Recognizer:
         # To numpy once: indexing the tensor row by row ran a TF op per image.
         return np.asarray(probabilities), l2_normalize(np.asarray(embeddings))
 
+    def outside_gaps(self, embeddings: np.ndarray) -> np.ndarray:
+        """Each embedding's outside gap (``models.verifier``), or zeros where the manifest
+        does not weigh it in: two matrix products per batch skipped for older bundles."""
+        if not self.manifest.thresholds.outside_weight:
+            return np.zeros(len(embeddings), dtype=np.float32)
+        return outside_gaps(embeddings, self.bundle.templates, self.bundle.outside_templates)
+
     def _one(
-        self, probabilities: np.ndarray, embedding: np.ndarray, target: str | None, top_n: int
+        self,
+        probabilities: np.ndarray,
+        embedding: np.ndarray,
+        outside_gap: float,
+        target: str | None,
+        top_n: int,
     ) -> Recognition:
         manifest = self.manifest
         known = probabilities[:LEVEL1_COUNT]
         best = top_indices(known, top_n)
         recognition = Recognition(
             candidates=[Candidate(char_of(int(k)), float(known[k])) for k in best],
-            unknown=is_unknown(probabilities, manifest.thresholds, manifest.unknown_index),
+            unknown=is_unknown(probabilities, manifest.thresholds, manifest.unknown_index,
+                               float(outside_gap)),
             target=target,
         )
         if target is None:
@@ -135,6 +151,7 @@ class Recognizer:
             thresholds=manifest.thresholds,
             unknown_index=manifest.unknown_index,
             stroke_margin=stroke_margin,
+            outside_gap=float(outside_gap),
         )
         return recognition
 

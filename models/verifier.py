@@ -19,6 +19,13 @@ gates:
   identity: a wrong character lies far from every template of the target, and its margin is
   noise.
 
+Is it a known character at all? The classify answer's Unknown flag. With templates of the
+characters outside the 3755 in the bundle (beyond HSK1 v5), the *Unknown score* is
+``P(Unknown) * exp(outside_weight * outside gap)``, the outside gap being how much nearer the
+sample lies to the nearest out-of-set character's template than to the nearest known one's:
+the Unknown class alone, trained on few renders of each of ~5800 other characters, let a third
+of them pass as known ones; their own templates catch most of those.
+
 Pure numpy: the worker's grading code and the calibration tools use it without TensorFlow.
 Every threshold and weight comes from the model bundle.
 """
@@ -55,6 +62,18 @@ def build_templates(
     np.add.at(sums, labels[keep], embeddings[keep])
     mask = np.bincount(labels[keep], minlength=num_classes) > 0
     return l2_normalize(sums), mask
+
+
+def outside_gaps(
+    embeddings: np.ndarray, templates: np.ndarray, outside_templates: np.ndarray
+) -> np.ndarray:
+    """How much nearer each (unit) embedding lies to the nearest template of a character
+    outside the set than to the nearest known class's template (zeros without the former)."""
+    embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+    if not len(outside_templates):
+        return np.zeros(len(embeddings), dtype=np.float32)
+    known = (embeddings @ templates.T).max(axis=1)
+    return ((embeddings @ outside_templates.T).max(axis=1) - known).astype(np.float32)
 
 
 def similarities(embeddings: np.ndarray, templates: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -143,8 +162,12 @@ class Thresholds:
     - ``wrong_similarity``: below it the sample is unlike the target: ``wrong_character`` when
       another class clearly wins, ``unknown`` when nothing known does.
     - ``unknown_confidence``: a top probability under it means "not a known character".
-    - ``unknown_probability``: so does a probability of the Unknown class at or over it, even
-      where a known class edges it out (absent in older manifests: 1, i.e. only when it wins).
+    - ``unknown_probability``: so does an Unknown score at or over it (see the module
+      docstring); with an ``outside_weight`` of 0 the score is P(Unknown), and the Unknown class
+      winning flags input too (absent in older manifests: 1, i.e. only when it wins).
+    - ``outside_weight``: the weight of the outside gap in the Unknown score; above 0 the score
+      alone decides, as calibrated (absent in older manifests and in bundles without
+      out-of-set templates: 0).
     - ``wrong_confidence``: the probability another class needs to "clearly win".
     - ``class_weight``: how much the classifier's log P(target) adds to the similarity in the
       match score (absent in older manifests: 0).
@@ -160,7 +183,8 @@ class Thresholds:
     class_weight: float = 0.0  # weight of log P(target) in the match score; 0: cosine alone
     stroke_weight: float = 0.0  # weight of the stroke margin in the completeness score
     stroke_threshold: float = 0.0  # the completeness score a correct rendering reaches
-    unknown_probability: float = 1.0  # P(Unknown) that flags input even when it does not win
+    unknown_probability: float = 1.0  # Unknown score that flags input even when it does not win
+    outside_weight: float = 0.0  # weight of the outside gap in the Unknown score
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -223,17 +247,34 @@ def completeness_scores(
     return similarity + stroke_weight * np.asarray(stroke_margin, dtype=np.float64)
 
 
+def unknown_scores(
+    probabilities: np.ndarray,
+    outside_gap: np.ndarray | float,
+    outside_weight: float,
+    unknown_index: int,
+) -> np.ndarray:
+    """The Unknown score, ``P(Unknown) * exp(outside_weight * outside_gap)``, per row."""
+    probabilities = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    gap = np.asarray(outside_gap, dtype=np.float64)
+    return probabilities[:, unknown_index] * np.exp(outside_weight * gap)
+
+
 def is_unknown(
-    probabilities: np.ndarray, thresholds: Thresholds, unknown_index: int | None
+    probabilities: np.ndarray,
+    thresholds: Thresholds,
+    unknown_index: int | None,
+    outside_gap: float = 0.0,
 ) -> bool:
-    """Not a known character: the Unknown class wins or is probable enough, or no known class
-    is confident enough."""
+    """Not a known character: the Unknown score reaches ``unknown_probability`` (or, without
+    an outside weight, the Unknown class wins), or no known class is confident enough."""
     probabilities = np.asarray(probabilities)
-    if unknown_index is not None and (
-        int(np.argmax(probabilities)) == unknown_index
-        or float(probabilities[unknown_index]) >= thresholds.unknown_probability
-    ):
-        return True
+    if unknown_index is not None:
+        score = float(unknown_scores(
+            probabilities, outside_gap, thresholds.outside_weight, unknown_index
+        )[0])
+        wins = not thresholds.outside_weight and int(np.argmax(probabilities)) == unknown_index
+        if wins or score >= thresholds.unknown_probability:
+            return True
     known = probabilities[:unknown_index] if unknown_index is not None else probabilities
     return float(known.max()) < thresholds.unknown_confidence
 
@@ -247,6 +288,7 @@ def decide_verdict(
     thresholds: Thresholds,
     unknown_index: int | None,
     stroke_margin: float = 0.0,
+    outside_gap: float = 0.0,
 ) -> Verdict:
     """The verdict for one image against its target.
 
@@ -265,7 +307,7 @@ def decide_verdict(
     if score >= thresholds.accept_similarity and complete:
         return Verdict.CORRECT
     low_similarity = score < thresholds.wrong_similarity
-    if low_similarity and is_unknown(probabilities, thresholds, unknown_index):
+    if low_similarity and is_unknown(probabilities, thresholds, unknown_index, outside_gap):
         return Verdict.UNKNOWN
     known = probabilities[:unknown_index] if unknown_index is not None else probabilities
     best = int(np.argmax(known))

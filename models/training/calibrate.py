@@ -6,11 +6,10 @@ Thresholds, in the order they are chosen:
 1. ``accept_similarity``: the lowest similarity at which at most ``false_accept`` of wrong
    characters (random and look-alike) and at most ``incomplete_false_accept`` of
    one-stroke-missing renders are accepted.
-2. ``unknown_probability`` and ``unknown_confidence``: the probability of the Unknown class
+2. ``outside_weight``, ``unknown_probability`` and ``unknown_confidence``: the Unknown score
    at or over which, and the top known probability under which, input counts as "not a known
    character": no more than ``max_correct_unknown`` of correct renders are called Unknown,
-   those the Unknown class wins outright included, the Unknown class's probability taking
-   that allowance first (see ``choose_unknown_thresholds``).
+   the Unknown score taking that allowance first (see ``choose_unknown_thresholds``).
 3. ``wrong_similarity``: between the wrong characters' and the incomplete renders'
    similarities, where both are misfiled equally often (so a missing stroke reads as
    ``incomplete_or_unclear``, another character as ``wrong_character``).
@@ -29,6 +28,9 @@ that stroke left out, and as their reference the class's full template from
 ``reference_renders`` whole pen renders (the stroke-missing renders can only come from the pen,
 so the two sides of the margin are drawn alike). The reference is shared by all of a class's
 strokes, so its noise shifts every margin of the class at once: it gets more renders.
+
+Outside templates: ``outside_renders`` renders of each character with stroke data outside the
+3755, in the training mix of pen, brush and font, for the Unknown score's outside gap.
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ from tqdm import tqdm
 from models.charset import CLASSES, LEVEL1_COUNT, UNKNOWN_INDEX
 from models.training.config import CalibrationConfig
 from models.training.probes import VerificationSet, make_verification_set
-from models.training.scoring import Outputs, forward, knownness, similarities, verifier_rates
+from models.training.scoring import (
+    Outputs,
+    forward,
+    gaps_of,
+    knownness,
+    similarities,
+    verifier_rates,
+)
 from models.training.thresholds import threshold_allowing, threshold_for_false_accept
 from models.verifier import (
     StrokeTemplates,
@@ -53,6 +62,7 @@ from models.verifier import (
     build_templates,
     completeness_scores,
     match_scores,
+    unknown_scores,
 )
 
 # Seeds of the synthetic sets: distinct from every training run's (which count up from 0 in
@@ -60,11 +70,14 @@ from models.verifier import (
 TEMPLATE_SEED = 900_001
 CALIBRATION_SEED = 900_002
 STROKE_TEMPLATE_SEED = 900_004
+OUTSIDE_TEMPLATE_SEED = 900_005
 
 # Candidate weights of log P(target) and of the stroke margin in the match score; (0, 0) is
 # the cosine alone.
 CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0)
+# Candidate weights of the outside gap in the Unknown score.
+OUTSIDE_WEIGHTS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 # Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
 STROKE_CHUNK = 64
 
@@ -88,6 +101,30 @@ def make_templates(model: Any, size: int, cfg: CalibrationConfig) -> tuple[np.nd
     labels = np.repeat(np.arange(LEVEL1_COUNT), cfg.templates_per_class)
     outputs = forward(model, images, batch_size=cfg.batch_size, desc="template embeddings")
     return build_templates(outputs.embeddings, labels, LEVEL1_COUNT)
+
+
+def make_outside_templates(model: Any, size: int, cfg: CalibrationConfig) -> np.ndarray:
+    """(n, dim) templates of the characters outside the 3755 from ``cfg.outside_renders``
+    fresh renders of each (characters no render of which has ink are left out)."""
+    from models.training.samples import SampleGenerator
+    from models.training.unknowns import other_characters
+
+    chars = other_characters()
+    generator = SampleGenerator(classes=chars, seed=OUTSIDE_TEMPLATE_SEED, size=size,
+                                unknown_fraction=0.0)
+    rng = np.random.default_rng([OUTSIDE_TEMPLATE_SEED, 1])
+    images, labels = [], []
+    for label in tqdm(range(len(chars)), desc="outside renders", unit="char"):
+        for _ in range(cfg.outside_renders):
+            try:
+                images.append(generator.sample(label, rng))
+            except (RuntimeError, ValueError):
+                continue  # no ink in any attempt, or no font holds it: one render fewer
+            labels.append(label)
+    outputs = forward(model, np.stack(images), batch_size=cfg.batch_size,
+                      desc="outside embeddings")
+    templates, mask = build_templates(outputs.embeddings, np.asarray(labels), len(chars))
+    return templates[mask]
 
 
 def _render_stroke_job(job: tuple[int, int, int, int]) -> np.ndarray | None:
@@ -172,6 +209,7 @@ def choose_thresholds(
     templates: np.ndarray,
     cfg: CalibrationConfig,
     strokes: StrokeTemplates | None = None,
+    outside: np.ndarray | None = None,
 ) -> Thresholds:
     """The operating point described in this module's docstring."""
     sims = similarities(outputs, templates, cases.targets)
@@ -203,8 +241,9 @@ def choose_thresholds(
     points = {(c, s): operating_point(c, s) for c in CLASS_WEIGHTS for s in stroke_weights}
     class_weight, stroke_weight = max(points, key=lambda pair: points[pair][0])
     _, accept, complete, scores = points[class_weight, stroke_weight]
-    unknown_probability, unknown_confidence = choose_unknown_thresholds(
-        outputs, correct, cases.where("unknown"), cfg
+    gaps = gaps_of(outputs, templates, outside) if outside is not None and len(outside) else None
+    unknown_probability, unknown_confidence, outside_weight = choose_unknown_thresholds(
+        outputs, correct, cases.where("unknown"), cfg, gaps
     )
     return Thresholds(
         accept_similarity=accept,
@@ -215,31 +254,49 @@ def choose_thresholds(
         stroke_weight=float(stroke_weight),
         stroke_threshold=float(complete),
         unknown_probability=unknown_probability,
+        outside_weight=outside_weight,
     )
 
 
 def choose_unknown_thresholds(
-    outputs: Outputs, correct: np.ndarray, unknown: np.ndarray, cfg: CalibrationConfig
-) -> tuple[float, float]:
-    """``(unknown_probability, unknown_confidence)``: step 2 of this module's docstring.
+    outputs: Outputs,
+    correct: np.ndarray,
+    unknown: np.ndarray,
+    cfg: CalibrationConfig,
+    gaps: np.ndarray | None = None,
+) -> tuple[float, float, float]:
+    """``(unknown_probability, unknown_confidence, outside_weight)``: step 2 of this module's
+    docstring.
 
-    Correct renders the Unknown class wins are flagged whatever the thresholds; what is left
-    of the ``max_correct_unknown`` allowance goes to the Unknown class's probability first,
-    and only what that signal leaves to the top known probability, kept no higher than
-    flagging ``1 - false_accept`` of the out-of-set input needs. That order because the
-    confidence threshold does not carry over to real writing, which is less confident than
-    any synthetic render: spent on it, the allowance flagged a quarter of real-dev's
-    characters Unknown (P(Unknown) first: 12 %).
+    The ``max_correct_unknown`` allowance of correct renders goes to the Unknown score first:
+    with outside ``gaps``, the ``OUTSIDE_WEIGHTS`` weight whose score flags the most out-of-set
+    input within it; without, P(Unknown) alone, after the correct renders the Unknown class
+    wins outright (flagged whatever the thresholds). Only what is left goes to the top known
+    probability, kept no higher than flagging ``1 - false_accept`` of the out-of-set input
+    needs. That order because the confidence threshold does not carry over to real writing,
+    which is less confident than any synthetic render: spent on it, the allowance flagged a
+    quarter of real-dev's characters Unknown (P(Unknown) first: 12 %).
     """
-    p_unknown = outputs.probabilities[:, UNKNOWN_INDEX].astype(np.float64)
     top_known = outputs.probabilities[:, :LEVEL1_COUNT].max(axis=1).astype(np.float64)
-    wins = knownness(outputs) == 0
-    allowance = max(int(np.floor(cfg.max_correct_unknown * correct.sum()))
-                    - int(wins[correct].sum()), 0)
+    allowance = int(np.floor(cfg.max_correct_unknown * correct.sum()))
 
-    probability = min(max(threshold_allowing(p_unknown[correct & ~wins], allowance), 0.0), 1.0)
-    flagged = wins | (p_unknown >= probability)
-    left = allowance - int((flagged & ~wins)[correct].sum())
+    def score_threshold(weight: float) -> tuple[float, np.ndarray]:
+        """(threshold, flagged) of the Unknown score at ``weight``; at 0 the Unknown class
+        winning outright flags input whatever the threshold, and spends allowance first."""
+        wins = knownness(outputs) == 0 if not weight else np.zeros(len(correct), dtype=bool)
+        scores = unknown_scores(outputs.probabilities, gaps if weight else 0.0, weight,
+                                UNKNOWN_INDEX)
+        left = max(allowance - int(wins[correct].sum()), 0)
+        threshold = max(threshold_allowing(scores[correct & ~wins], left), 0.0)
+        if not weight:
+            threshold = min(threshold, 1.0)  # a probability
+        return threshold, wins | (scores >= threshold)
+
+    weights = OUTSIDE_WEIGHTS if gaps is not None else (0.0,)
+    points = {weight: score_threshold(weight) for weight in weights}
+    weight = max(weights, key=lambda w: (points[w][1][unknown].mean(), -w))
+    probability, flagged = points[weight]
+    left = max(allowance - int(flagged[correct].sum()), 0)
     confidence = min(max(-threshold_allowing(-top_known[correct & ~flagged], left), 0.0), 1.0)
     rest = np.sort(top_known[unknown & ~flagged])
     needed = int(np.ceil((1 - cfg.false_accept) * unknown.sum())) - (unknown.sum() - rest.size)
@@ -247,7 +304,7 @@ def choose_unknown_thresholds(
         confidence = 0.0
     elif needed <= rest.size:
         confidence = min(confidence, float(np.nextafter(rest[needed - 1], np.inf)))
-    return float(probability), float(confidence)
+    return float(probability), float(confidence), float(weight)
 
 
 def equal_error_threshold(high: np.ndarray, low: np.ndarray) -> float:
@@ -284,18 +341,21 @@ def calibrate(
     size = input_size_of(model)
     templates, mask = make_templates(model, size, cfg)
     strokes = make_stroke_templates(model, size, cfg) if cfg.stroke_renders else None
+    outside = make_outside_templates(model, size, cfg) if cfg.outside_renders else None
     cases = make_verification_set(cfg.calibration_cases, size=size, seed=CALIBRATION_SEED)
     outputs = forward(model, cases.images, batch_size=cfg.batch_size, desc="calibration set")
-    thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes)
+    thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes, outside)
     report = {
         "templates_per_class": cfg.templates_per_class,
         "stroke_renders": cfg.stroke_renders,
         "reference_renders": cfg.reference_renders,
         "stroke_templates": len(strokes) if strokes is not None else 0,
+        "outside_renders": cfg.outside_renders,
+        "outside_templates": len(outside) if outside is not None else 0,
         "calibration_cases": len(cases),
         "stated_false_accept": cfg.false_accept,
         "stated_incomplete_false_accept": cfg.incomplete_false_accept,
-        "rates": verifier_rates(cases, outputs, templates, thresholds, strokes),
+        "rates": verifier_rates(cases, outputs, templates, thresholds, strokes, outside),
     }
     path = save_bundle(
         bundle_dir,
@@ -309,6 +369,7 @@ def calibrate(
         training=training or {},
         evaluation={"calibration": report},
         stroke_templates=strokes,
+        outside_templates=outside,
     )
     return path, report
 

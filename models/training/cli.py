@@ -160,6 +160,10 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 @click.option("--workers", type=click.IntRange(1),
               default=_calibration("workers"), show_default=True,
               help="Processes rendering the stroke templates.")
+@click.option("--outside-renders", type=click.IntRange(0),
+              default=_calibration("outside_renders"), show_default=True,
+              help="Renders per character outside the 3755, for the templates that flag "
+              "out-of-set input Unknown (0: none; 5 take about 4 minutes).")
 def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: str | None,
                       **options) -> None:
     """Build templates and thresholds for a trained MODEL_FILE and write BUNDLE_DIR.

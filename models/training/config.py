@@ -63,11 +63,12 @@ class CalibrationConfig:
     calibration_cases: int = 6000
     false_accept: float = 0.05
     incomplete_false_accept: float = 0.2
-    max_correct_unknown: float = 0.04
+    max_correct_unknown: float = 0.03
     batch_size: int = 256
     stroke_renders: int = 8  # per class and stroke; 0: no stroke templates
     reference_renders: int = 32  # whole pen renders per class: the stroke margins' reference
     workers: int = 2  # processes rendering the stroke templates
+    outside_renders: int = 5  # per character outside the 3755; 0: no outside templates
 
 
 def default_of(config: type, name: str) -> Any:

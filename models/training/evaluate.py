@@ -68,9 +68,8 @@ def evaluate_verifier(recognizer: Recognizer, n: int) -> dict[str, Any]:
     )
     outputs = forward(recognizer.bundle.model, cases.images, desc="verification cases")
     bundle = recognizer.bundle
-    return verifier_rates(
-        cases, outputs, bundle.templates, recognizer.manifest.thresholds, bundle.stroke_templates
-    )
+    return verifier_rates(cases, outputs, bundle.templates, recognizer.manifest.thresholds,
+                          bundle.stroke_templates, bundle.outside_templates)
 
 
 def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> dict[str, Any]:
@@ -97,22 +96,22 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
         result[key] = round(result[key] * result["n"] / max(total_known, 1), 4)
     result["unreadable"] = unreadable
     thresholds, templates = recognizer.manifest.thresholds, recognizer.bundle.templates
-    strokes = recognizer.bundle.stroke_templates
+    strokes, outside = recognizer.bundle.stroke_templates, recognizer.bundle.outside_templates
     if known.any():
         subset = Outputs(outputs.probabilities[known], outputs.embeddings[known])
         own = labels_array[known]
         others = _other_targets(own, np.random.default_rng(EVALUATION_SEED))
-        accepted = verdicts(subset, templates, own, thresholds, strokes) == "correct"
-        rejected = verdicts(subset, templates, others, thresholds, strokes) != "correct"
+        accepted = verdicts(subset, templates, own, thresholds, strokes, outside) == "correct"
+        rejected = verdicts(subset, templates, others, thresholds, strokes, outside) != "correct"
         result["verifier_accept_correct"] = round(float(accepted.mean()), 4)
         result["verifier_reject_wrong"] = round(float(rejected.mean()), 4)
         result["unknown_flagged_known"] = round(
-            float(unknown_flags(subset, thresholds).mean()), 4
+            float(unknown_flags(subset, thresholds, templates, outside).mean()), 4
         )
     if (~known).any():
         subset = Outputs(outputs.probabilities[~known], outputs.embeddings[~known])
         result["unknown_flagged_out_of_set"] = round(
-            float(unknown_flags(subset, thresholds).mean()), 4
+            float(unknown_flags(subset, thresholds, templates, outside).mean()), 4
         )
     return result
 

@@ -13,7 +13,14 @@ from tqdm import tqdm
 
 from models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
 from models.results import Verdict
-from models.verifier import StrokeTemplates, Thresholds, decide_verdict, is_unknown, l2_normalize
+from models.verifier import (
+    StrokeTemplates,
+    Thresholds,
+    decide_verdict,
+    is_unknown,
+    l2_normalize,
+    outside_gaps,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -71,17 +78,27 @@ def knownness(outputs: Outputs) -> np.ndarray:
     return np.where(unknown_wins, 0.0, known)
 
 
+def gaps_of(
+    outputs: Outputs, templates: np.ndarray, outside: np.ndarray | None
+) -> np.ndarray:
+    """Each image's outside gap (zeros without out-of-set templates)."""
+    return outside_gaps(outputs.embeddings, templates,
+                        outside if outside is not None else np.zeros((0, 1), np.float32))
+
+
 def verdicts(
     outputs: Outputs,
     templates: np.ndarray,
     targets: np.ndarray,
     thresholds: Thresholds,
     strokes: StrokeTemplates | None = None,
+    outside: np.ndarray | None = None,
 ) -> np.ndarray:
     """The service's verdict for each (image, target) pair, as strings."""
     sims = similarities(outputs, templates, targets)
     margins = (strokes.margins(outputs.embeddings, targets) if strokes is not None
                else np.zeros(len(targets), dtype=np.float32))
+    gaps = gaps_of(outputs, templates, outside)
     return np.asarray([
         str(decide_verdict(
             target_index=int(target),
@@ -91,16 +108,25 @@ def verdicts(
             thresholds=thresholds,
             unknown_index=UNKNOWN_INDEX,
             stroke_margin=float(margin),
+            outside_gap=float(gap),
         ))
-        for target, sim, probabilities, margin in zip(
-            targets, sims, outputs.probabilities, margins, strict=True
+        for target, sim, probabilities, margin, gap in zip(
+            targets, sims, outputs.probabilities, margins, gaps, strict=True
         )
     ])
 
 
-def unknown_flags(outputs: Outputs, thresholds: Thresholds) -> np.ndarray:
+def unknown_flags(
+    outputs: Outputs,
+    thresholds: Thresholds,
+    templates: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
+) -> np.ndarray:
     """The classify answer's Unknown flag for each image."""
-    return np.asarray([is_unknown(p, thresholds, UNKNOWN_INDEX) for p in outputs.probabilities])
+    gaps = (gaps_of(outputs, templates, outside) if templates is not None
+            else np.zeros(len(outputs.probabilities), dtype=np.float32))
+    return np.asarray([is_unknown(p, thresholds, UNKNOWN_INDEX, float(gap))
+                       for p, gap in zip(outputs.probabilities, gaps, strict=True)])
 
 
 def verifier_rates(
@@ -109,10 +135,11 @@ def verifier_rates(
     templates: np.ndarray,
     thresholds: Thresholds,
     strokes: StrokeTemplates | None = None,
+    outside: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """The verifier's rates on labelled cases: what the must-show goals are stated in."""
-    found = verdicts(outputs, templates, cases.targets, thresholds, strokes)
-    flags = unknown_flags(outputs, thresholds)
+    found = verdicts(outputs, templates, cases.targets, thresholds, strokes, outside)
+    flags = unknown_flags(outputs, thresholds, templates, outside)
     accepted = found == str(Verdict.CORRECT)
 
     def share(mask: np.ndarray, hit: np.ndarray) -> float:

@@ -90,6 +90,36 @@ def test_stroke_templates_survive_the_round_trip_in_a_quarter_of_the_space(tiny_
                                atol=2e-3)
 
 
+def test_outside_templates_survive_the_round_trip_and_give_the_recognizer_its_gaps(
+    tiny_bundle, tmp_path
+):
+    from models.recognizer import Recognizer
+    from models.verifier import Thresholds, l2_normalize, outside_gaps
+
+    # Given a bundle with templates of three characters outside the set, weighed in
+    bundle = load_bundle(tiny_bundle)
+    assert bundle.outside_templates.shape == (0, bundle.manifest.embedding_dim)
+    dim = bundle.manifest.embedding_dim
+    outside = l2_normalize(np.random.default_rng(2).normal(0, 1, (3, dim)))
+    thresholds = Thresholds(**{**bundle.manifest.thresholds.to_dict(), "outside_weight": 5.0})
+    saved = save_bundle(tmp_path / "outside", model=bundle.model, architecture="melnyk-tiny-32",
+                        templates=bundle.templates, template_mask=bundle.template_mask,
+                        thresholds=thresholds, version="outside-1", trained=True,
+                        outside_templates=outside)
+
+    # When it is loaded again
+    again = load_bundle(saved)
+
+    # Then the templates are there (float16), and the recognizer measures the gap with them
+    np.testing.assert_allclose(again.outside_templates, outside, atol=1e-3)
+    embeddings = l2_normalize(np.random.default_rng(3).normal(0, 1, (4, dim)))
+    gaps = Recognizer(again).outside_gaps(embeddings)
+    np.testing.assert_allclose(gaps, outside_gaps(embeddings, bundle.templates, outside),
+                               atol=2e-3)
+    assert np.abs(gaps).max() > 0
+    assert not Recognizer(bundle).outside_gaps(embeddings).any()  # older bundles: no gap
+
+
 def test_missing_directory_and_files(tiny_bundle, bundle_copy, tmp_path):
     with pytest.raises(ModelUnavailable, match="nowhere"):
         load_bundle(tmp_path / "nowhere")

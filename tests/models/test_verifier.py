@@ -12,6 +12,7 @@ from models.verifier import (
     decide_verdict,
     is_unknown,
     l2_normalize,
+    outside_gaps,
     similarities,
 )
 
@@ -106,6 +107,33 @@ def test_a_probable_unknown_class_flags_input_even_where_a_known_class_wins():
     flagging = Thresholds(**{**THRESHOLDS.to_dict(), "unknown_probability": 0.25})
     assert is_unknown(probs, flagging, UNKNOWN)
     assert not is_unknown(probabilities(0.6, 0.1, 0.1, 0.2), flagging, UNKNOWN)
+
+
+def test_outside_gap_is_how_much_nearer_the_nearest_out_of_set_template_lies():
+    templates = np.eye(4, dtype=np.float32)[:2]  # known classes along e0 and e1
+    outside = np.eye(4, dtype=np.float32)[2:]  # characters outside the set along e2 and e3
+    embeddings = l2_normalize(np.array([[1.0, 0, 0.5, 0], [0, 0.2, 0, 1.0]], np.float32))
+    gaps = outside_gaps(embeddings, templates, outside)
+    np.testing.assert_allclose(gaps, [(0.5 - 1.0) / np.sqrt(1.25), (1.0 - 0.2) / np.sqrt(1.04)],
+                               rtol=1e-5)
+    assert outside_gaps(embeddings, templates, outside[:0]).tolist() == [0.0, 0.0]
+
+
+def test_with_an_outside_weight_the_unknown_score_alone_flags_input():
+    thresholds = Thresholds(**{**THRESHOLDS.to_dict(), "unknown_confidence": 0.1,
+                               "unknown_probability": 0.5, "outside_weight": 10.0})
+    # A known class wins, but the sample lies nearer an out-of-set template: 0.2 * e^1 >= 0.5
+    known_wins = probabilities(0.5, 0.2, 0.1, 0.2)
+    assert is_unknown(known_wins, thresholds, UNKNOWN, outside_gap=0.1)
+    assert not is_unknown(known_wins, thresholds, UNKNOWN, outside_gap=-0.1)
+    # The Unknown class wins, but the sample lies nearer a known template: 0.6 * e^-2 < 0.5
+    unknown_wins = probabilities(0.2, 0.1, 0.1, 0.6)
+    assert not is_unknown(unknown_wins, thresholds, UNKNOWN, outside_gap=-0.2)
+    assert is_unknown(unknown_wins, THRESHOLDS, UNKNOWN, outside_gap=-0.2)  # no weight: it wins
+    # ... and a sample far from every known class is called unknown by the verdict too
+    assert decide_verdict(target_index=0, has_template=True, similarity=0.1,
+                          probabilities=known_wins, thresholds=thresholds,
+                          unknown_index=UNKNOWN, outside_gap=0.1) is Verdict.UNKNOWN
 
 
 def test_thresholds_round_trip_and_refuse_bad_manifests():

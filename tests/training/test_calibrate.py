@@ -133,6 +133,30 @@ def test_calibration_flags_unknowns_by_the_unknown_class_where_confidence_cannot
     assert rates["correct_flagged_unknown"] <= 0.04
 
 
+def test_calibration_flags_unknowns_by_their_outside_gap_where_the_classifier_cannot():
+    """Out-of-set input that neither the Unknown class's probability nor the top known one
+    tells from correct renders, but that lies near a template of a character outside the set
+    (e1) while correct renders lie near their own (e0)."""
+    rng = np.random.default_rng(5)
+    cases, outputs, templates = _constructed(rng)
+    correct, unknown = cases.where("correct"), cases.where("unknown")
+    p = outputs.probabilities
+    for kind, column in ((correct, 1), (unknown, 2)):
+        p[kind, column] = rng.uniform(0.3, 1.0, kind.sum())
+        p[kind, UNKNOWN_INDEX] = rng.uniform(0.001, 0.3, kind.sum())
+    outside = np.eye(DIM, dtype=np.float32)[1:2]
+    cfg = CalibrationConfig(max_correct_unknown=0.03)
+
+    without = verifier_rates(cases, outputs, templates,
+                             choose_thresholds(cases, outputs, templates, cfg))
+    thresholds = choose_thresholds(cases, outputs, templates, cfg, outside=outside)
+    rates = verifier_rates(cases, outputs, templates, thresholds, outside=outside)
+
+    assert thresholds.outside_weight > 0
+    assert rates["unknown_flagged"] >= 0.95 > 0.5 > without["unknown_flagged"]
+    assert rates["correct_flagged_unknown"] <= 0.03
+
+
 def test_stroke_template_jobs_give_the_shared_reference_its_own_count_of_renders(stroke_data):
     from models.charset import index_of
     from models.training.calibrate import _stroke_jobs
