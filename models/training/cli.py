@@ -152,7 +152,8 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 @click.option("--stroke-renders", type=click.IntRange(0),
               default=_calibration("stroke_renders"), show_default=True,
               help="Renders per class and stroke left out, for the stroke templates "
-              "(0: none; 8 take about 10 minutes on 2 cores).")
+              "(0: none; 24 take about 35 minutes on 2 cores, 8 about 12 and accept a point "
+              "fewer correct renders).")
 @click.option("--reference-renders", type=click.IntRange(1),
               default=_calibration("reference_renders"), show_default=True,
               help="Whole pen renders per class that the stroke templates are measured from "

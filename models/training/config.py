@@ -65,7 +65,7 @@ class CalibrationConfig:
     incomplete_false_accept: float = 0.2
     max_correct_unknown: float = 0.03
     batch_size: int = 256
-    stroke_renders: int = 8  # per class and stroke; 0: no stroke templates
+    stroke_renders: int = 24  # per class and stroke; 0: no stroke templates
     reference_renders: int = 32  # whole pen renders per class: the stroke margins' reference
     workers: int = 2  # processes rendering the stroke templates
     outside_renders: int = 5  # per character outside the 3755; 0: no outside templates
