@@ -23,7 +23,14 @@ from models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
 from models.recognizer import Recognizer
 from models.training.labelled import LabelledImage, read_labelled
 from models.training.probes import make_verification_set, similar_pairs
-from models.training.scoring import Outputs, forward, unknown_flags, verdicts, verifier_rates
+from models.training.scoring import (
+    Outputs,
+    forward,
+    gaps_of,
+    unknown_flags,
+    verdicts,
+    verifier_rates,
+)
 
 EVALUATION_SEED = 900_003
 SPEED_BATCH = 64
@@ -101,17 +108,19 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
         subset = Outputs(outputs.probabilities[known], outputs.embeddings[known])
         own = labels_array[known]
         others = _other_targets(own, np.random.default_rng(EVALUATION_SEED))
-        accepted = verdicts(subset, templates, own, thresholds, strokes, outside) == "correct"
-        rejected = verdicts(subset, templates, others, thresholds, strokes, outside) != "correct"
+        gaps = gaps_of(subset, templates, outside)
+        accepted = verdicts(subset, templates, own, thresholds, strokes, gaps) == "correct"
+        rejected = verdicts(subset, templates, others, thresholds, strokes, gaps) != "correct"
         result["verifier_accept_correct"] = round(float(accepted.mean()), 4)
         result["verifier_reject_wrong"] = round(float(rejected.mean()), 4)
         result["unknown_flagged_known"] = round(
-            float(unknown_flags(subset, thresholds, templates, outside).mean()), 4
+            float(unknown_flags(subset, thresholds, gaps).mean()), 4
         )
     if (~known).any():
         subset = Outputs(outputs.probabilities[~known], outputs.embeddings[~known])
         result["unknown_flagged_out_of_set"] = round(
-            float(unknown_flags(subset, thresholds, templates, outside).mean()), 4
+            float(unknown_flags(subset, thresholds, gaps_of(subset, templates, outside)).mean()),
+            4
         )
     return result
 

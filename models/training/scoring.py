@@ -92,13 +92,14 @@ def verdicts(
     targets: np.ndarray,
     thresholds: Thresholds,
     strokes: StrokeTemplates | None = None,
-    outside: np.ndarray | None = None,
+    gaps: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The service's verdict for each (image, target) pair, as strings."""
+    """The service's verdict for each (image, target) pair, as strings; ``gaps`` are the
+    images' outside gaps (``gaps_of``), zeros when not given."""
     sims = similarities(outputs, templates, targets)
     margins = (strokes.margins(outputs.embeddings, targets) if strokes is not None
                else np.zeros(len(targets), dtype=np.float32))
-    gaps = gaps_of(outputs, templates, outside)
+    gaps = gaps if gaps is not None else np.zeros(len(targets), dtype=np.float32)
     return np.asarray([
         str(decide_verdict(
             target_index=int(target),
@@ -117,14 +118,10 @@ def verdicts(
 
 
 def unknown_flags(
-    outputs: Outputs,
-    thresholds: Thresholds,
-    templates: np.ndarray | None = None,
-    outside: np.ndarray | None = None,
+    outputs: Outputs, thresholds: Thresholds, gaps: np.ndarray | None = None
 ) -> np.ndarray:
-    """The classify answer's Unknown flag for each image."""
-    gaps = (gaps_of(outputs, templates, outside) if templates is not None
-            else np.zeros(len(outputs.probabilities), dtype=np.float32))
+    """The classify answer's Unknown flag for each image (``gaps`` as in ``verdicts``)."""
+    gaps = gaps if gaps is not None else np.zeros(len(outputs.probabilities), dtype=np.float32)
     return np.asarray([is_unknown(p, thresholds, UNKNOWN_INDEX, float(gap))
                        for p, gap in zip(outputs.probabilities, gaps, strict=True)])
 
@@ -138,8 +135,9 @@ def verifier_rates(
     outside: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """The verifier's rates on labelled cases: what the must-show goals are stated in."""
-    found = verdicts(outputs, templates, cases.targets, thresholds, strokes, outside)
-    flags = unknown_flags(outputs, thresholds, templates, outside)
+    gaps = gaps_of(outputs, templates, outside)
+    found = verdicts(outputs, templates, cases.targets, thresholds, strokes, gaps)
+    flags = unknown_flags(outputs, thresholds, gaps)
     accepted = found == str(Verdict.CORRECT)
 
     def share(mask: np.ndarray, hit: np.ndarray) -> float:
