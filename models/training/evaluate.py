@@ -34,6 +34,16 @@ from models.training.scoring import (
 
 EVALUATION_SEED = 900_003
 SPEED_BATCH = 64
+# The training issue's goals, (section, figure) -> the least value that meets it: a bundle's
+# report says which it meets, so a retrained bundle is judged on the same terms.
+GOALS: dict[tuple[str, str], float] = {
+    ("synthetic_heldout", "top1"): 0.97,
+    ("verifier_synthetic", "accept_correct"): 0.95,
+    ("verifier_synthetic", "reject_wrong"): 0.95,
+    ("verifier_synthetic", "reject_incomplete"): 0.80,
+    ("verifier_synthetic", "unknown_flagged"): 0.95,
+    ("speed", "recognize_images_per_s"): 400.0,
+}
 
 
 def accuracy(outputs: Outputs, labels: np.ndarray) -> dict[str, float | int]:
@@ -187,7 +197,18 @@ def evaluate(
         report.setdefault("sets", {})[name] = evaluate_labelled(recognizer, read_labelled(path))
     if speed:
         report["speed"] = measure_speed(recognizer)
+    report["goals"] = goals_met(report)
     return report
+
+
+def goals_met(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each goal whose figure the report holds: its least value, the value measured, met."""
+    met = {}
+    for (section, figure), goal in GOALS.items():
+        value = report.get(section, {}).get(figure)
+        if value is not None:
+            met[f"{section}.{figure}"] = {"goal": goal, "measured": value, "met": value >= goal}
+    return met
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -195,11 +216,25 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [f"bundle {report['bundle']} ({report['architecture']}, {report['version']})"]
     if not report["trained"]:
         lines.append("WARNING: this bundle is UNTRAINED; its figures mean nothing")
-    sections = {k: v for k, v in report.items() if isinstance(v, dict) and k != "sets"}
+    skip = {"sets", "goals"}
+    sections = {k: v for k, v in report.items() if isinstance(v, dict) and k not in skip}
     sections.update({f"set {k}": v for k, v in report.get("sets", {}).items()})
+    goals = report.get("goals", {})
     for section, figures in sections.items():
         lines.append(f"\n{section}")
         for key, value in figures.items():
-            shown = f"{value:.2%}" if isinstance(value, float) and value <= 1 else value
-            lines.append(f"  {key:<30} {shown}")
+            line = f"  {key:<30} {_shown(value)}"
+            goal = goals.get(f"{section}.{key}")
+            if goal is not None:
+                verdict = "met" if goal["met"] else "SHORT"
+                line = f"{line:<45} goal >= {_shown(goal['goal'])}: {verdict}"
+            lines.append(line)
+    if goals:
+        short = [name for name, goal in goals.items() if not goal["met"]]
+        lines.append(f"\ngoals met: {len(goals) - len(short)} of {len(goals)}"
+                     + (f" (short: {', '.join(short)})" if short else ""))
     return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.2%}" if isinstance(value, float) and value <= 1 else str(value)

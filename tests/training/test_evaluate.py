@@ -1,0 +1,42 @@
+"""The evaluation report: which of the training issue's goals a bundle meets."""
+
+from __future__ import annotations
+
+from models.training.evaluate import format_report, goals_met
+
+
+def _report(top1: float, images_per_s: float) -> dict:
+    return {
+        "bundle": "models/bundle", "architecture": "melnyk-compact-48", "version": "v",
+        "trained": True,
+        "synthetic_heldout": {"n": 3000, "top1": top1, "top5": 0.99},
+        "speed": {"batch": 64, "recognize_images_per_s": images_per_s},
+    }
+
+
+def test_goals_are_judged_on_the_figures_the_report_holds():
+    goals = goals_met(_report(top1=0.96, images_per_s=850.0))
+
+    assert goals == {
+        "synthetic_heldout.top1": {"goal": 0.97, "measured": 0.96, "met": False},
+        "speed.recognize_images_per_s": {"goal": 400.0, "measured": 850.0, "met": True},
+    }  # the verifier was not measured, so none of its goals is claimed either way
+
+
+def test_the_table_marks_each_goal_and_names_the_ones_short():
+    report = _report(top1=0.96, images_per_s=850.0)
+    report["goals"] = goals_met(report)
+
+    lines = format_report(report).splitlines()
+
+    top1 = next(line for line in lines if line.strip().startswith("top1"))
+    assert "96.00%" in top1 and "goal >= 97.00%: SHORT" in top1
+    speed = next(line for line in lines if "recognize_images_per_s" in line)
+    assert "goal >= 400.0: met" in speed
+    assert lines[-1] == "goals met: 1 of 2 (short: synthetic_heldout.top1)"
+
+
+def test_a_report_without_goals_prints_as_before():
+    lines = format_report(_report(top1=0.98, images_per_s=850.0)).splitlines()
+
+    assert not any("goal" in line for line in lines)
