@@ -105,7 +105,8 @@ def contact_sheet(
               help="Train on CASIA-HWDB .gnt files instead of synthetic handwriting.")
 @click.option("--init-from", type=click.Path(exists=True, path_type=Path), default=None,
               help="Start from this model's weights (a .keras file or a bundle directory of "
-                   "the same architecture), e.g. to continue training the shipped bundle.")
+                   "the same architecture, or of the same channels on another input size), "
+                   "e.g. to continue training the shipped bundle, or to move it to 64 px.")
 @click.option("--mixed-precision/--no-mixed-precision",
               default=_train("mixed_precision"), show_default=True,
               help="bfloat16 compute: faster on GPUs and CPUs with AVX-512 BF16 or AMX; "

@@ -165,10 +165,13 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
 
 def load_initial_weights(model, path: Path) -> None:
     """Copy the weights of the model saved in ``path`` (a .keras file or a bundle directory)
-    into ``model`` (same architecture).
+    into ``model``: the same architecture, or the same channels on another input size.
 
-    A resumed run's checkpoint (BackupAndRestore) still wins over these: they only seed a
-    new run.
+    Convolutions, batch normalisation and the output layer do not depend on the input size,
+    so a network trained on 48-pixel input seeds one on 64-pixel input; only the GWAP weights
+    (one per position of the last feature map) are resized to the new map
+    (``resized_pooling_weights``). A resumed run's checkpoint (BackupAndRestore) still wins
+    over these: they only seed a new run.
     """
     from models.bundle import MODEL_FILE
 
@@ -180,14 +183,34 @@ def load_initial_weights(model, path: Path) -> None:
         source = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read the initial model {path}: {error}") from None
-    mine = [tuple(w.shape) for w in model.weights]
-    theirs = [tuple(w.shape) for w in source.weights]
-    if mine != theirs:
+    from models.melnyk_net import EMBEDDING_LAYER
+
+    pooling = [w.path for w in model.get_layer(EMBEDDING_LAYER).weights]
+    weights = []
+    for mine, theirs in zip(model.weights, source.weights, strict=False):
+        value = keras.ops.convert_to_numpy(theirs)
+        if mine.path in pooling and mine.shape[-1] == theirs.shape[-1]:
+            value = resized_pooling_weights(value, tuple(mine.shape[:2]))
+        weights.append(value)
+    if [tuple(w.shape) for w in model.weights] != [w.shape for w in weights]:
         raise ValueError(
             f"the initial model {path} ({source.name}) is not of the architecture being "
             f"trained ({model.name}): its weights have other shapes"
         )
-    model.set_weights(source.get_weights())
+    model.set_weights(weights)
+
+
+def resized_pooling_weights(kernel, size: tuple[int, int]):
+    """GWAP weights (height, width, channels) resized to a ``size`` feature map and scaled by
+    the ratio of the two maps' areas: GWAP sums over positions, so their sum per channel (and
+    the embedding's magnitude) stays about what it was."""
+    import numpy as np
+
+    if tuple(kernel.shape[:2]) == size:
+        return kernel
+    resized = _keras().ops.image.resize(kernel, size, interpolation="bilinear")
+    scale = (kernel.shape[0] * kernel.shape[1]) / (size[0] * size[1])
+    return np.asarray(resized, dtype=kernel.dtype) * scale
 
 
 def training_record(run_dir: Path) -> dict:

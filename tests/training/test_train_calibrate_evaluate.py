@@ -63,6 +63,37 @@ def test_a_new_run_starts_from_an_earlier_models_weights(trained_run: Path):
         np.testing.assert_array_equal(mine, theirs)
 
 
+def test_a_network_on_a_larger_input_starts_from_the_same_channels(
+    trained_run: Path, monkeypatch
+):
+    import keras
+    import numpy as np
+
+    from models.melnyk_net import ARCHITECTURES, Architecture, build_model
+    from models.training.datasets import NUM_OUTPUTS
+    from models.training.train import load_initial_weights
+
+    # Given the tiny network's channels on 48-pixel input instead of 32 (a 3x3 last map, not 2x2)
+    larger = Architecture("melnyk-tiny-48", 48, ARCHITECTURES["melnyk-tiny-32"].width, "test")
+    monkeypatch.setitem(ARCHITECTURES, larger.name, larger)
+    model = build_model(larger.name, NUM_OUTPUTS)
+    source = keras.saving.load_model(trained_run / "model.keras", compile=False)
+
+    # When it starts from the 32-pixel run's weights
+    load_initial_weights(model, trained_run / "model.keras")
+
+    # Then every weight is copied but the pooling weights, which are resized to the new map
+    # and keep about the same sum over positions
+    for mine, theirs in zip(model.weights, source.weights, strict=True):
+        mine, theirs = np.asarray(mine), np.asarray(theirs)
+        if mine.shape == theirs.shape:
+            np.testing.assert_array_equal(mine, theirs)
+        else:
+            assert theirs.shape[:2] == (2, 2) and mine.shape == (3, 3, theirs.shape[2])
+            np.testing.assert_allclose(mine.sum(axis=(0, 1)), theirs.sum(axis=(0, 1)),
+                                       rtol=0.02)
+
+
 def test_initial_weights_of_another_architecture_are_refused(trained_run: Path, tmp_path: Path):
     result = CliRunner().invoke(cli, [
         "train", str(tmp_path / "r"), "--arch", "melnyk-compact-48",
