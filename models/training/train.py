@@ -192,7 +192,9 @@ def load_initial_weights(model, path: Path) -> None:
         if mine.path in pooling and mine.shape[-1] == theirs.shape[-1]:
             value = resized_pooling_weights(value, tuple(mine.shape[:2]))
         weights.append(value)
-    if [tuple(w.shape) for w in model.weights] != [w.shape for w in weights]:
+    if len(model.weights) != len(source.weights) or (
+        [tuple(w.shape) for w in model.weights] != [w.shape for w in weights]
+    ):
         raise ValueError(
             f"the initial model {path} ({source.name}) is not of the architecture being "
             f"trained ({model.name}): its weights have other shapes"
