@@ -185,20 +185,21 @@ def load_initial_weights(model, path: Path) -> None:
         raise ValueError(f"cannot read the initial model {path}: {error}") from None
     from models.melnyk_net import EMBEDDING_LAYER
 
-    pooling = [w.path for w in model.get_layer(EMBEDDING_LAYER).weights]
-    weights = []
-    for mine, theirs in zip(model.weights, source.weights, strict=False):
-        value = keras.ops.convert_to_numpy(theirs)
-        if mine.path in pooling and mine.shape[-1] == theirs.shape[-1]:
-            value = resized_pooling_weights(value, tuple(mine.shape[:2]))
-        weights.append(value)
-    if len(model.weights) != len(source.weights) or (
-        [tuple(w.shape) for w in model.weights] != [w.shape for w in weights]
-    ):
-        raise ValueError(
-            f"the initial model {path} ({source.name}) is not of the architecture being "
-            f"trained ({model.name}): its weights have other shapes"
-        )
+    other = ValueError(
+        f"the initial model {path} ({source.name}) is not of the architecture being "
+        f"trained ({model.name}): its weights have other shapes"
+    )
+    if len(model.weights) != len(source.weights):
+        raise other
+    # Only the spatial side is resized: other channels still show as other shapes below.
+    pooling = model.get_layer(EMBEDDING_LAYER).kernel.path
+    weights = [
+        resized_pooling_weights(keras.ops.convert_to_numpy(theirs), tuple(mine.shape[:2]))
+        if mine.path == pooling else keras.ops.convert_to_numpy(theirs)
+        for mine, theirs in zip(model.weights, source.weights, strict=True)
+    ]
+    if [tuple(w.shape) for w in model.weights] != [w.shape for w in weights]:
+        raise other
     model.set_weights(weights)
 
 
