@@ -19,7 +19,7 @@ RUN useradd --create-home --uid 10001 hanzi \
 WORKDIR /app
 
 # Dependencies first, so that code changes do not reinstall TensorFlow.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if not d.startswith('tensorflow')))" > /tmp/requirements.txt \
     && pip install "${TENSORFLOW}" -r /tmp/requirements.txt "flower>=2.0"
 
