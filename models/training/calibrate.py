@@ -9,7 +9,9 @@ Thresholds, in the order they are chosen:
 2. ``outside_weight``, ``unknown_probability`` and ``unknown_confidence``: the Unknown score
    at or over which, and the top known probability under which, input counts as "not a known
    character": no more than ``max_correct_unknown`` of correct renders are called Unknown,
-   the Unknown score taking that allowance first (see ``choose_unknown_thresholds``).
+   the Unknown score taking that allowance first (see ``choose_unknown_thresholds``). The
+   correct renders of a second set in the harsher stress regime share the allowance: real
+   writing lies further from the training renders than the calibration set does.
 3. ``wrong_similarity``: between the wrong characters' and the incomplete renders'
    similarities, where both are misfiled equally often (so a missing stroke reads as
    ``incomplete_or_unclear``, another character as ``wrong_character``).
@@ -71,6 +73,7 @@ TEMPLATE_SEED = 900_001
 CALIBRATION_SEED = 900_002
 STROKE_TEMPLATE_SEED = 900_004
 OUTSIDE_TEMPLATE_SEED = 900_005
+STRESS_CALIBRATION_SEED = 900_006
 
 # Candidate weights of log P(target) and of the stroke margin in the match score; (0, 0) is
 # the cosine alone.
@@ -210,8 +213,10 @@ def choose_thresholds(
     cfg: CalibrationConfig,
     strokes: StrokeTemplates | None = None,
     outside: np.ndarray | None = None,
+    stress: tuple[VerificationSet, Outputs] | None = None,
 ) -> Thresholds:
-    """The operating point described in this module's docstring."""
+    """The operating point described in this module's docstring; ``stress`` holds the
+    stress-regime cases whose correct renders share the Unknown allowance."""
     sims = similarities(outputs, templates, cases.targets)
     margins = (strokes.margins(outputs.embeddings, cases.targets) if strokes is not None
                else np.zeros(len(cases), dtype=np.float32))
@@ -241,9 +246,19 @@ def choose_thresholds(
     points = {(c, s): operating_point(c, s) for c in CLASS_WEIGHTS for s in stroke_weights}
     class_weight, stroke_weight = max(points, key=lambda pair: points[pair][0])
     _, accept, complete, scores = points[class_weight, stroke_weight]
-    gaps = gaps_of(outputs, templates, outside) if outside is not None and len(outside) else None
+    unknown_outputs, unknown_correct, unknown = outputs, correct, cases.where("unknown")
+    if stress is not None:
+        stress_cases, stress_outputs = stress
+        unknown_outputs = Outputs(
+            np.concatenate([outputs.probabilities, stress_outputs.probabilities]),
+            np.concatenate([outputs.embeddings, stress_outputs.embeddings]),
+        )
+        unknown_correct = np.concatenate([correct, stress_cases.where("correct")])
+        unknown = np.concatenate([unknown, np.zeros(len(stress_cases), dtype=bool)])
+    gaps = (gaps_of(unknown_outputs, templates, outside)
+            if outside is not None and len(outside) else None)
     unknown_probability, unknown_confidence, outside_weight = choose_unknown_thresholds(
-        outputs, correct, cases.where("unknown"), cfg, gaps
+        unknown_outputs, unknown_correct, unknown, cfg, gaps
     )
     return Thresholds(
         accept_similarity=accept,
@@ -344,7 +359,13 @@ def calibrate(
     outside = make_outside_templates(model, size, cfg) if cfg.outside_renders else None
     cases = make_verification_set(cfg.calibration_cases, size=size, seed=CALIBRATION_SEED)
     outputs = forward(model, cases.images, batch_size=cfg.batch_size, desc="calibration set")
-    thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes, outside)
+    stress = None
+    if cfg.stress_cases:
+        stress_cases = make_verification_set(cfg.stress_cases, size=size,
+                                             seed=STRESS_CALIBRATION_SEED, stress=True)
+        stress = (stress_cases, forward(model, stress_cases.images, batch_size=cfg.batch_size,
+                                        desc="stress calibration set"))
+    thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes, outside, stress)
     report = {
         "templates_per_class": cfg.templates_per_class,
         "stroke_renders": cfg.stroke_renders,
@@ -353,6 +374,7 @@ def calibrate(
         "outside_renders": cfg.outside_renders,
         "outside_templates": len(outside) if outside is not None else 0,
         "calibration_cases": len(cases),
+        "stress_cases": cfg.stress_cases,
         "stated_false_accept": cfg.false_accept,
         "stated_incomplete_false_accept": cfg.incomplete_false_accept,
         "rates": verifier_rates(cases, outputs, templates, thresholds, strokes, outside),

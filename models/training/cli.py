@@ -144,6 +144,10 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 @click.option("--cases", "calibration_cases", type=click.IntRange(100),
               default=_calibration("calibration_cases"), show_default=True,
               help="Size of the calibration set.")
+@click.option("--stress-cases", type=click.IntRange(0),
+              default=_calibration("stress_cases"), show_default=True,
+              help="Cases in the harsher stress regime whose correct renders count against "
+              "the 3 % of correct input that may be flagged Unknown (0: none).")
 @click.option("--false-accept", type=click.FloatRange(0, 0.5),
               default=_calibration("false_accept"), show_default=True,
               help="Stated share of wrong characters (and of out-of-set input) let through.")

@@ -64,6 +64,8 @@ class CalibrationConfig:
     false_accept: float = 0.05
     incomplete_false_accept: float = 0.2
     max_correct_unknown: float = 0.03
+    # Stress-regime cases whose correct renders share max_correct_unknown; 0: none.
+    stress_cases: int = 3000
     batch_size: int = 256
     stroke_renders: int = 24  # per class and stroke; 0: no stroke templates
     reference_renders: int = 32  # whole pen renders per class: the stroke margins' reference

@@ -166,3 +166,33 @@ def test_stroke_template_jobs_give_the_shared_reference_its_own_count_of_renders
     assert [job[2] for job in whole] == [0, 1, 2, 3, 4]
     assert sorted({job[1] for job in jobs if job[1] >= 0}) == [0, 1, 2]  # 口's three strokes
     assert len(jobs) == 5 + 3 * 2  # 一 has no stroke to leave out: no jobs at all
+
+
+def test_stress_renders_share_the_allowance_of_correct_input_flagged_unknown():
+    """Harsher correct renders with a more probable Unknown class than the calibration set's:
+    counted in, they hold the threshold high enough that few of them are flagged."""
+    rng = np.random.default_rng(6)
+    cases, outputs, templates = _constructed(rng)
+    correct, unknown = cases.where("correct"), cases.where("unknown")
+    p = outputs.probabilities
+    p[correct, UNKNOWN_INDEX] = rng.uniform(0.0, 0.02, correct.sum())
+    p[unknown, UNKNOWN_INDEX] = rng.uniform(0.1, 0.4, unknown.sum())
+    stress_cases, stress_outputs, _ = _constructed(np.random.default_rng(7))
+    stress_correct = stress_cases.where("correct")
+    stress_outputs.probabilities[stress_correct, UNKNOWN_INDEX] = rng.uniform(
+        0.0, 0.2, stress_correct.sum())
+    cfg = CalibrationConfig(max_correct_unknown=0.03)
+
+    alone = choose_thresholds(cases, outputs, templates, cfg)
+    shared = choose_thresholds(cases, outputs, templates, cfg,
+                               stress=(stress_cases, stress_outputs))
+    stress_rates = [verifier_rates(stress_cases, stress_outputs, templates, thresholds)
+                    for thresholds in (alone, shared)]
+
+    calibration_rate = verifier_rates(cases, outputs, templates, shared)[
+        "correct_flagged_unknown"]
+    assert shared.unknown_probability > alone.unknown_probability
+    assert stress_rates[1]["correct_flagged_unknown"] < 0.5 * stress_rates[0][
+        "correct_flagged_unknown"]
+    # One allowance over the correct renders of both sets (400 each)
+    assert (calibration_rate + stress_rates[1]["correct_flagged_unknown"]) / 2 <= 0.03

@@ -144,13 +144,14 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     result = CliRunner().invoke(cli, [
         "calibrate", str(trained_run / "model.keras"), str(bundle), "--arch", "melnyk-tiny-32",
         "--templates-per-class", "1", "--cases", "100", "--stroke-renders", "0",
-        "--outside-renders", "1",
+        "--outside-renders", "1", "--stress-cases", "100",
     ])
     assert result.exit_code == 0, result.output
     manifest = load_manifest(bundle)
     assert manifest.trained
     assert manifest.training["arch"] == "melnyk-tiny-32"
     assert manifest.evaluation["calibration"]["rates"]["cases"] == 100
+    assert manifest.evaluation["calibration"]["stress_cases"] == 100
     # A template for every character outside the 3755, weighed into the Unknown score
     assert manifest.evaluation["calibration"]["outside_templates"] > 5000
     assert manifest.thresholds.outside_weight > 0
