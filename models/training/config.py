@@ -35,6 +35,10 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     gnt_files: list[Path] = field(default_factory=list)
+    # Share of class samples drawn from real writers' pen trajectories; the rest are the
+    # synthesiser's handwriting, brush and fonts. 0 is the synthetic-only recipe.
+    real_fraction: float = 0.7
+    trajectory_dir: Path | None = None  # the olhwdb11 parts; None: default_trajectory_dir()
     mixed_precision: bool = False
     # A .keras model (or a bundle directory) of the same architecture to start from, so a
     # new machine, which has none of an earlier run's checkpoints, can continue its training.
@@ -54,6 +58,7 @@ class TrainConfig:
         data["run_dir"] = str(self.run_dir)
         data["gnt_files"] = [str(p) for p in self.gnt_files]
         data["init_from"] = str(self.init_from) if self.init_from else None
+        data["trajectory_dir"] = str(self.trajectory_dir) if self.trajectory_dir else None
         return json.dumps(data, ensure_ascii=False, indent=2)
 
 
@@ -71,6 +76,10 @@ class CalibrationConfig:
     reference_renders: int = 32  # whole pen renders per class: the stroke margins' reference
     workers: int = 2  # processes rendering the stroke templates
     outside_renders: int = 5  # per character outside the 3755; 0: no outside templates
+    # Share of the class templates (training writers) and of the calibration cases (the
+    # calibration writers, held out of training) drawn from real writers' trajectories.
+    real_fraction: float = 0.7
+    trajectory_dir: Path | None = None  # None: default_trajectory_dir()
 
 
 def default_of(config: type, name: str) -> Any:

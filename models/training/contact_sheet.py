@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from hanzi_grader.errors import HanziError
+from models.preprocessing import load_image
 from models.training.fonts import HELDOUT_FONTS, TRAIN_FONTS, available, render_font_character
+from models.training.labelled import read_labelled
 from models.training.samples import incomplete_sample
 from models.training.synth import (
     HandwritingStyle,
@@ -15,6 +18,7 @@ from models.training.synth import (
     render_character,
     render_outline_character,
 )
+from models.training.trajectories import HELDOUT_WRITERS, Trajectories, render_trajectory
 from models.training.unknowns import render_unknown
 
 LABEL_WIDTH = 150
@@ -28,14 +32,40 @@ def _row_label_font(size: int) -> ImageFont.ImageFont:
     return ImageFont.truetype(fonts[-1].path, max(12, size // 5), index=fonts[-1].index)
 
 
+def _fitted(image: np.ndarray, size: int) -> np.ndarray:
+    """A grey image scaled so that its longer side is ``size`` (as the renders are)."""
+    picture = Image.fromarray(image)
+    scale = size / max(picture.size)
+    return np.asarray(picture.resize((max(1, round(picture.width * scale)),
+                                      max(1, round(picture.height * scale)))))
+
+
+def _real_rows(
+    char: str, columns: int, rng: np.random.Generator, size: int,
+    trajectories: Trajectories | None, beside: dict[str, list[np.ndarray]],
+) -> list[tuple[str, list[np.ndarray]]]:
+    """A row of real writers' renders and a row of the labelled set's images of ``char``."""
+    rows = []
+    if trajectories is not None and trajectories.count(char):
+        rows.append((f"{char} writers", [
+            render_trajectory(trajectories.of_class(char, rng), rng, size=size)
+            for _ in range(columns)
+        ]))
+    if beside.get(char):
+        rows.append((f"{char} scans", [_fitted(image, size) for image in beside[char][:columns]]))
+    return rows
+
+
 def _rows(
-    chars: str, columns: int, seed: int, size: int, heldout: bool
+    chars: str, columns: int, seed: int, size: int, heldout: bool,
+    trajectories: Trajectories | None = None, beside: dict[str, list[np.ndarray]] | None = None,
 ) -> list[tuple[str, list[np.ndarray]]]:
     style = HandwritingStyle.stress() if heldout else HandwritingStyle()
     fonts = HELDOUT_FONTS if heldout else TRAIN_FONTS
     rows: list[tuple[str, list[np.ndarray]]] = []
     for r, char in enumerate(chars):
         rng = np.random.default_rng([seed, r])
+        rows += _real_rows(char, columns, rng, size, trajectories, beside or {})
         rows.append(
             (f"{char} hand", [render_character(char, rng, size=size, style=style)
                               for _ in range(columns)])
@@ -65,12 +95,25 @@ def _rows(
 
 def write_contact_sheet(
     out: Path, chars: str, *, columns: int = 8, seed: int = 0, size: int = 96,
-    heldout: bool = False,
+    heldout: bool = False, trajectory_dir: Path | None = None, beside: Path | None = None,
 ) -> Path:
-    """Render the sheet for ``chars`` to ``out`` (PNG) and return ``out``."""
+    """Render the sheet for ``chars`` to ``out`` (PNG) and return ``out``.
+
+    With ``trajectory_dir`` each character also gets a row of real writers' renders (the
+    training writers); with ``beside`` (a labelled set) a row of that set's images of it.
+    """
     if not chars:
         raise ValueError("no characters given for the contact sheet")
-    rows = _rows(chars, columns, seed, size, heldout)
+    trajectories = (Trajectories.load(trajectory_dir, exclude=HELDOUT_WRITERS)
+                    if trajectory_dir is not None else None)
+    scans: dict[str, list[np.ndarray]] = {}
+    for char, image in read_labelled(beside) if beside is not None else []:
+        if char in chars:
+            try:
+                scans.setdefault(char, []).append(np.asarray(load_image(image)))
+            except HanziError:
+                continue  # an unreadable image is left off the sheet
+    rows = _rows(chars, columns, seed, size, heldout, trajectories, scans)
     cell = size + GAP
     sheet = Image.new("L", (LABEL_WIDTH + columns * cell, len(rows) * cell), 255)
     draw = ImageDraw.Draw(sheet)

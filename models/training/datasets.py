@@ -38,6 +38,8 @@ class SyntheticBatches(keras.utils.PyDataset):
         seed: int = 0,
         unknown_fraction: float = 0.05,
         incomplete_fraction: float = 0.0,
+        real_fraction: float = 0.0,
+        trajectory_dir: str | None = None,
         workers: int = 1,
         **kwargs,
     ) -> None:
@@ -49,6 +51,8 @@ class SyntheticBatches(keras.utils.PyDataset):
         self.seed = seed
         self.unknown_fraction = unknown_fraction
         self.incomplete_fraction = incomplete_fraction
+        self.real_fraction = real_fraction
+        self.trajectory_dir = trajectory_dir
         self.epoch = 0
         self._generator = None
         # The synthesiser labels by position in ``classes`` (Unknown = len(classes)); the model's
@@ -71,6 +75,8 @@ class SyntheticBatches(keras.utils.PyDataset):
                 size=self.input_size,
                 unknown_fraction=self.unknown_fraction,
                 incomplete_fraction=self.incomplete_fraction,
+                real_fraction=self.real_fraction,
+                trajectory_dir=self.trajectory_dir,
                 seed=self.seed,
             )
         return self._generator

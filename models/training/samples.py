@@ -23,6 +23,7 @@ from models.training.synth import (
     render_character,
     render_outline_character,
 )
+from models.training.trajectories import Trajectories, render_trajectory, shared_trajectories
 from models.training.unknowns import render_unknown
 
 # Separate seed spaces: a training seed never reproduces an evaluation sample.
@@ -57,21 +58,29 @@ class SampleGenerator:
     heldout: bool = False
     render_size: int | None = None  # long side of the raw render; defaults to ``size``
     worker: int = 0
+    # Share of class samples drawn from real writers' trajectories (``trajectory_dir``), by
+    # the writers of ``real_writers`` (``trajectories.WRITER_SETS``).
+    real_fraction: float = 0.0
+    trajectory_dir: str | None = None
+    real_writers: str = "training"
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
         if not self.classes:
             raise ValueError("classes is empty")
         fractions = (self.unknown_fraction, self.font_fraction, self.brush_fraction,
-                     self.incomplete_fraction)
+                     self.incomplete_fraction, self.real_fraction)
         if (not all(0.0 <= f <= 1.0 for f in fractions)
                 or self.font_fraction + self.brush_fraction > 1.0):
             raise ValueError(
                 f"fractions must lie in [0, 1] (font + brush at most 1), got "
                 f"unknown_fraction={self.unknown_fraction}, font_fraction={self.font_fraction}, "
                 f"brush_fraction={self.brush_fraction}, "
-                f"incomplete_fraction={self.incomplete_fraction}"
+                f"incomplete_fraction={self.incomplete_fraction}, "
+                f"real_fraction={self.real_fraction}"
             )
+        if self.real_fraction and not self.trajectory_dir:
+            raise ValueError("real_fraction > 0 needs trajectory_dir (the olhwdb11 parts)")
         if self.style is None:
             self.style = HandwritingStyle()
         stream = HELDOUT_STREAM if self.heldout else TRAIN_STREAM
@@ -89,6 +98,11 @@ class SampleGenerator:
     def fonts(self) -> tuple[FontSpec, ...]:
         return HELDOUT_FONTS if self.heldout else TRAIN_FONTS
 
+    @property
+    def trajectories(self) -> Trajectories:
+        """The real writers' samples (loaded once per process, on first use)."""
+        return shared_trajectories(str(self.trajectory_dir), self.real_writers)
+
     def for_worker(self, index: int) -> SampleGenerator:
         """A copy with its own independent random stream, for worker process ``index``."""
         clone = copy.copy(self)
@@ -103,6 +117,10 @@ class SampleGenerator:
         if label == self.unknown_label:
             return render_unknown(rng, size=size, style=self.style, fonts=self.fonts)[0]
         char = self.classes[label]
+        if self.real_fraction and rng.random() < self.real_fraction:
+            sample = self.trajectories.of_class(char, rng)
+            if sample is not None:
+                return render_trajectory(sample, rng, size=size)
         source = rng.random()
         if source < self.font_fraction:
             return render_font_character(char, rng, fonts=self.fonts, size=size, style=self.style)
@@ -145,6 +163,20 @@ class SampleGenerator:
             x[i] = self.sample(int(label), rng) if image is None else image
         y[incomplete] = self.unknown_label
         return x, y
+
+    def real_incomplete(self, label: int, rng: np.random.Generator) -> np.ndarray | None:
+        """One preprocessed real sample of class ``label`` with one pen stroke left out, or
+        None when the writer drew it in a single stroke (or what is left has no ink)."""
+        sample = self.trajectories.of_class(self.classes[label], rng)
+        if sample is None or len(sample.strokes) < 2:
+            return None
+        missing = int(rng.integers(len(sample.strokes)))
+        image = render_trajectory(sample, rng, size=self.render_size or self.size,
+                                  omit_strokes=(missing,))
+        try:
+            return preprocess(image, self.size)
+        except InvalidImage:
+            return None
 
     def incomplete(self, label: int, rng: np.random.Generator) -> np.ndarray | None:
         """One preprocessed sample of class ``label`` missing one stroke (now and then two),

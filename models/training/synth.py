@@ -107,7 +107,7 @@ class PreparedCharacter:
         return int(self.points.shape[0])
 
 
-def _resample(polyline: np.ndarray, n: int) -> np.ndarray:
+def resample_polyline(polyline: np.ndarray, n: int) -> np.ndarray:
     """``n`` points evenly spaced by arc length along ``polyline``."""
     if len(polyline) == 1:
         return np.repeat(polyline, n, axis=0)
@@ -190,7 +190,7 @@ def prepare_medians(
     for median in medians:
         unit = np.asarray(median, dtype=np.float64) / BOX_SIZE
         unit[:, 1] = Y_TOP / BOX_SIZE - unit[:, 1]
-        strokes.append(_resample(unit, POINTS_PER_STROKE))
+        strokes.append(resample_polyline(unit, POINTS_PER_STROKE))
     points = np.stack(strokes)
     labels = _components(points, radical)
     return PreparedCharacter(points, labels, int(labels.max()) + 1)
@@ -384,7 +384,7 @@ class Writer:
 _STYLE_FIELD = {"pressure_taper_start": "pressure_taper", "pressure_taper_end": "pressure_taper"}
 
 
-def _width_profile(writer: Writer, k: int) -> np.ndarray:
+def width_profile(writer: Writer, k: int) -> np.ndarray:
     """Pen pressure along a stroke: pressed at the start, lifting off at the end."""
     u = np.linspace(0.0, 1.0, k)
     start = 1.0 - writer.pressure_taper_start * np.clip(1.0 - u / 0.18, 0, 1) ** 2
@@ -527,7 +527,7 @@ def render_prepared(
     widths = (
         writer.pen_width
         * np.exp(rng.normal(0.0, writer.stroke_width_jitter, n))[:, None]
-        * _width_profile(writer, k)[None, :]
+        * width_profile(writer, k)[None, :]
     )
     # One ink for all strokes: overlapping strokes then merge like real ink (the darker
     # wins), so leaving a stroke out can only take ink away.

@@ -42,6 +42,8 @@ def make_dataset(cfg: TrainConfig, input_size: int):
         seed=cfg.seed,
         unknown_fraction=cfg.unknown_fraction,
         incomplete_fraction=cfg.incomplete_fraction,
+        real_fraction=cfg.real_fraction,
+        trajectory_dir=str(cfg.trajectory_dir) if cfg.trajectory_dir else None,
         workers=cfg.workers,
     )
 
@@ -134,6 +136,10 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
             f"pick the architecture of the size you want ({sorted(ARCHITECTURES)})"
         )
     cfg.input_size = input_size
+    if cfg.real_fraction and not cfg.gnt_files:
+        from models.training.trajectories import resolve_trajectory_dir
+
+        cfg.trajectory_dir = resolve_trajectory_dir(cfg.trajectory_dir)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "config.json").write_text(cfg.to_json())
 
@@ -241,6 +247,8 @@ def _portable(record: dict) -> dict:
     if record.get("run_dir"):
         record["run_dir"] = Path(record["run_dir"]).name
     record["gnt_files"] = [Path(p).name for p in record.get("gnt_files") or []]
+    if record.get("trajectory_dir"):
+        record["trajectory_dir"] = Path(record["trajectory_dir"]).name
     init = record.get("init_from")
     if isinstance(init, str):
         path = Path(init)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.training.strokes import StrokeData, StrokeDataMissing, fetch_strokes
@@ -63,3 +65,39 @@ def fake_package(tmp_path: Path) -> Path:
     for char, data in FAKE_CHARACTERS.items():
         (package / f"{char}.json").write_text(json.dumps(data), encoding="utf-8")
     return package.parent
+
+
+def _line(*corners: tuple[int, int], n: int = 8) -> np.ndarray:
+    """A pen stroke through ``corners``, ``n`` points a segment."""
+    parts = [np.linspace(a, b, n) for a, b in itertools.pairwise(corners)]
+    return np.concatenate(parts).round().astype(np.uint8)
+
+
+# A pen's strokes for a few characters (0-255 box, y down), as a tablet records them.
+PEN_STROKES = {
+    "十": [_line((0, 128), (255, 128)), _line((128, 0), (128, 255))],
+    "口": [_line((0, 0), (0, 255)), _line((0, 0), (255, 0), (255, 255)),
+           _line((0, 255), (255, 255))],
+    "人": [_line((128, 0), (0, 255)), _line((128, 60), (255, 255))],
+    "大": [_line((0, 90), (255, 90)), _line((128, 0), (0, 255)), _line((128, 90), (255, 255))],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_parts(tmp_path_factory) -> Path:
+    """A folder with one tiny parts file: 十口人大 by three training writers, a calibration
+    writer (1225) and an evaluation writer (1231), plus a character outside the 3755 that the
+    loader must drop."""
+    from models.training.trajectories import Sample, write_part
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for writer in (1001, 1002, 1003, 1225, 1231):
+        for char, strokes in PEN_STROKES.items():
+            jitter = [np.clip(s.astype(int) + rng.integers(-6, 7, s.shape), 0, 255).astype(np.uint8)
+                      for s in strokes]
+            samples.append(Sample(char, writer, (200, 210), jitter))
+    samples.append(Sample("A", 1001, (120, 200), [_line((0, 255), (128, 0))]))
+    folder = tmp_path_factory.mktemp("olhwdb")
+    write_part(folder / "part-00.npz", samples)
+    return folder
