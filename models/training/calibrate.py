@@ -37,6 +37,7 @@ Outside templates: ``outside_renders`` renders of each character with stroke dat
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,11 +86,17 @@ OUTSIDE_WEIGHTS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 STROKE_CHUNK = 64
 
 
-def template_images(size: int, per_class: int, *, seed: int = TEMPLATE_SEED) -> np.ndarray:
-    """(3755 * per_class, size, size, 1) renders in the training style, class by class."""
+def template_images(
+    size: int, per_class: int, *, seed: int = TEMPLATE_SEED, real_fraction: float = 0.0,
+    trajectory_dir: Path | None = None,
+) -> np.ndarray:
+    """(3755 * per_class, size, size, 1) renders in the training style, class by class; a
+    ``real_fraction`` of them the training writers' trajectories."""
     from models.training.samples import SampleGenerator
 
-    generator = SampleGenerator(seed=seed, size=size, unknown_fraction=0.0)
+    generator = SampleGenerator(seed=seed, size=size, unknown_fraction=0.0,
+                                real_fraction=real_fraction,
+                                trajectory_dir=str(trajectory_dir) if trajectory_dir else None)
     rng = np.random.default_rng([seed, 1])
     images = np.empty((LEVEL1_COUNT * per_class, size, size, 1), dtype=np.float32)
     for label in tqdm(range(LEVEL1_COUNT), desc="template renders", unit="class"):
@@ -100,7 +107,8 @@ def template_images(size: int, per_class: int, *, seed: int = TEMPLATE_SEED) -> 
 
 def make_templates(model: Any, size: int, cfg: CalibrationConfig) -> tuple[np.ndarray, np.ndarray]:
     """(templates (3755, dim), mask) from fresh renders of every class."""
-    images = template_images(size, cfg.templates_per_class)
+    images = template_images(size, cfg.templates_per_class, real_fraction=cfg.real_fraction,
+                             trajectory_dir=cfg.trajectory_dir)
     labels = np.repeat(np.arange(LEVEL1_COUNT), cfg.templates_per_class)
     outputs = forward(model, images, batch_size=cfg.batch_size, desc="template embeddings")
     return build_templates(outputs.embeddings, labels, LEVEL1_COUNT)
@@ -351,13 +359,21 @@ def calibrate(
     from models.melnyk_net import input_size_of
 
     cfg = cfg or CalibrationConfig()
+    if cfg.real_fraction:
+        from models.training.trajectories import resolve_trajectory_dir
+
+        cfg = dataclasses.replace(cfg, trajectory_dir=resolve_trajectory_dir(cfg.trajectory_dir))
     # Templates and thresholds from the very model the bundle will hold.
     model = serving_model(keras.saving.load_model(model_path, compile=False))
     size = input_size_of(model)
     templates, mask = make_templates(model, size, cfg)
     strokes = make_stroke_templates(model, size, cfg) if cfg.stroke_renders else None
     outside = make_outside_templates(model, size, cfg) if cfg.outside_renders else None
-    cases = make_verification_set(cfg.calibration_cases, size=size, seed=CALIBRATION_SEED)
+    cases = make_verification_set(
+        cfg.calibration_cases, size=size, seed=CALIBRATION_SEED, real_fraction=cfg.real_fraction,
+        trajectory_dir=str(cfg.trajectory_dir) if cfg.trajectory_dir else None,
+        real_writers="calibration",
+    )
     outputs = forward(model, cases.images, batch_size=cfg.batch_size, desc="calibration set")
     stress = None
     if cfg.stress_cases:
@@ -375,6 +391,8 @@ def calibrate(
         "outside_templates": len(outside) if outside is not None else 0,
         "calibration_cases": len(cases),
         "stress_cases": cfg.stress_cases,
+        "real_fraction": cfg.real_fraction,
+        "real_writers": "calibration writers 1221-1230" if cfg.real_fraction else None,
         "stated_false_accept": cfg.false_accept,
         "stated_incomplete_false_accept": cfg.incomplete_false_accept,
         "rates": verifier_rates(cases, outputs, templates, thresholds, strokes, outside),

@@ -51,18 +51,28 @@ def fetch_strokes(cache_dir: Path | None) -> None:
               help="Longest side of each sample in pixels.")
 @click.option("--heldout", is_flag=True,
               help="Use the held-out fonts and the harsher stress handwriting regime.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Add a row of real writers' renders per character from this olhwdb11 "
+                   "folder.")
+@click.option("--beside", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Add a row of this labelled set's images per character (e.g. "
+                   "../shared/real-dev/manifest.csv), to compare the renders with real scans.")
 def contact_sheet(
-    out: Path, chars: str, columns: int, seed: int, size: int, heldout: bool
+    out: Path, chars: str, columns: int, seed: int, size: int, heldout: bool,
+    trajectory_dir: Path | None, beside: Path | None,
 ) -> None:
-    """Write a PNG grid of synthetic samples: rows are characters, columns variations.
+    """Write a PNG grid of samples: rows are characters, columns variations.
 
-    Each character gets a pen, a brush and a font row; an Unknown row and a row of
-    one-stroke-missing samples close the sheet.
+    Each character gets a pen, a brush and a font row (and, when asked, rows of real
+    writers' renders and of real scans); an Unknown row and a row of one-stroke-missing
+    samples close the sheet.
     """
     from models.training.contact_sheet import write_contact_sheet
 
     try:
-        write_contact_sheet(out, chars, columns=columns, seed=seed, size=size, heldout=heldout)
+        write_contact_sheet(out, chars, columns=columns, seed=seed, size=size, heldout=heldout,
+                            trajectory_dir=trajectory_dir, beside=beside)
     except (HanziError, ValueError, KeyError) as error:
         # KeyError's str() adds quotes around its message.
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
@@ -100,6 +110,16 @@ def contact_sheet(
               help="Share of characters with a stroke left out, labelled Unknown.")
 @click.option("--workers", type=click.IntRange(1), default=_train("workers"),
               show_default=True, help="Processes synthesising batches beside the training step.")
+@click.option("--real-fraction", type=click.FloatRange(0, 1),
+              default=_train("real_fraction"), show_default=True,
+              help="Share of class samples drawn from real writers' trajectories (the rest "
+                   "synthetic); 0 is the synthetic-only recipe, whose weights carry no "
+                   "data-set terms.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder of part-NN.npz files (default: HANZI_TRAJECTORIES, "
+                   "else ../shared/olhwdb11 beside the checkout). Writers 1221-1240 are held "
+                   "out for validation.")
 @click.option("--gnt", "gnt_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Train on CASIA-HWDB .gnt files instead of synthetic handwriting.")
@@ -170,6 +190,14 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
               default=_calibration("outside_renders"), show_default=True,
               help="Renders per character outside the 3755, for the templates that flag "
               "out-of-set input Unknown (0: none; 5 take about 4 minutes).")
+@click.option("--real-fraction", type=click.FloatRange(0, 1),
+              default=_calibration("real_fraction"), show_default=True,
+              help="Share of class templates (training writers) and calibration cases "
+                   "(calibration writers 1221-1230) drawn from real trajectories; 0: all "
+                   "synthetic.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
 def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: str | None,
                       **options) -> None:
     """Build templates and thresholds for a trained MODEL_FILE and write BUNDLE_DIR.
@@ -210,11 +238,19 @@ def _default_real_dev() -> Path | None:
               help="Held-out synthetic samples (0: skip).")
 @click.option("--verifier-cases", type=click.IntRange(0), default=3000, show_default=True,
               help="Held-out verification cases (0: skip).")
+@click.option("--writers", type=click.IntRange(0), default=3000, show_default=True,
+              help="Samples of the evaluation writers (1231-1240 of the olhwdb11 parts, held "
+                   "out of training and calibration), and as many verification cases of them "
+                   "(0: skip; skipped too where the parts are not found).")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
 @click.option("--no-speed", is_flag=True, help="Skip the throughput measurement.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as JSON here.")
 def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: int,
-                     verifier_cases: int, no_speed: bool, json_out: Path | None) -> None:
+                     verifier_cases: int, writers: int, trajectory_dir: Path | None,
+                     no_speed: bool, json_out: Path | None) -> None:
     """Top-1/top-5 accuracy and verifier rates of BUNDLE_DIR (default: the shipped bundle)."""
     import json
 
@@ -228,10 +264,16 @@ def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: 
     for spec in sets:
         name, _, path = spec.rpartition("=")
         named[name or Path(path).stem] = Path(path)
+    from models.training.trajectories import default_trajectory_dir
+
+    trajectory_dir = trajectory_dir or default_trajectory_dir()
+    if writers and trajectory_dir is None:
+        click.echo("no olhwdb11 parts found (--trajectories): held-out writers skipped", err=True)
     try:
         recognizer = Recognizer.load(bundle_dir)
         report = evaluate(recognizer, synthetic=synthetic, verifier_cases=verifier_cases,
-                          sets=named, speed=not no_speed)
+                          sets=named, speed=not no_speed, writers=writers,
+                          trajectory_dir=trajectory_dir)
     except HanziError as error:
         raise click.ClickException(str(error)) from None
     click.echo(format_report(report))

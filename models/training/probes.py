@@ -5,11 +5,15 @@ A case is an image and the target it is checked against. Kinds:
 - ``correct``: a rendering of the target;
 - ``wrong``: a rendering of a random other class;
 - ``similar``: a rendering of a look-alike of the target (己 checked as 已, 未 as 末, ...);
-- ``incomplete``: the target with one stroke left out;
+- ``incomplete``: the target with one stroke left out (of a real writer's sample: one pen
+  stroke, which may join several textbook strokes);
 - ``unknown``: something that is not one of the 3755 (other characters, Latin, scribbles).
 
 Calibration draws its cases from the training generator's style with a seed no training run
-uses; evaluation from the held-out fonts and the stress handwriting regime.
+uses; evaluation from the held-out fonts and the stress handwriting regime. With
+``real_fraction`` a share of the characters comes from real writers held out of training
+(``trajectories.WRITER_SETS``): the calibration writers for calibration, the evaluation
+writers for evaluation.
 """
 
 from __future__ import annotations
@@ -70,15 +74,21 @@ def make_verification_set(
     heldout: bool = False,
     stress: bool = False,
     progress: bool = True,
+    real_fraction: float = 0.0,
+    trajectory_dir: str | None = None,
+    real_writers: str = "calibration",
 ) -> VerificationSet:
     """``n`` cases in ``KIND_SHARES`` proportions, reproducible from ``seed``.
 
     ``heldout`` draws from the evaluation stream and the held-out fonts; ``stress`` uses the
-    harsher handwriting regime no training run sees.
+    harsher handwriting regime no training run sees; ``real_fraction`` of the characters
+    (correct, wrong, look-alike and incomplete alike) are real samples of ``real_writers``.
     """
     rng = np.random.default_rng([seed, 7331])
     style = HandwritingStyle.stress() if stress else HandwritingStyle()
-    generator = SampleGenerator(seed=seed, size=size, heldout=heldout, style=style)
+    generator = SampleGenerator(seed=seed, size=size, heldout=heldout, style=style,
+                                real_fraction=real_fraction, trajectory_dir=trajectory_dir,
+                                real_writers=real_writers)
     counts = {kind: round(n * share) for kind, share in KIND_SHARES.items()}
     pairs = similar_pairs()
     images, truth, targets, kinds = [], [], [], []
@@ -125,6 +135,11 @@ def _case(
             return generator.sample(label, rng), label, index_of(target)
         if kind == "incomplete":
             label = int(rng.integers(len(CLASSES)))
+            if generator.real_fraction and rng.random() < generator.real_fraction:
+                # A writer who drew it in one stroke leaves nothing to omit: the pen instead.
+                image = generator.real_incomplete(label, rng)
+                if image is not None:
+                    return image, label, label
             image, _ = incomplete_sample(CLASSES[label], rng, 1, size=size * 2, style=style)
             return preprocess(image, size), label, label
         if kind == "unknown":

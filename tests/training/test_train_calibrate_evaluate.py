@@ -21,9 +21,11 @@ TINY = dict(arch="melnyk-tiny-32", samples_per_class=64, batch_size=32, steps_pe
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
+def trained_run(tmp_path_factory, tiny_parts: Path) -> Path:
+    """A smoke training on the mix: half real writers' trajectories, half synthetic."""
     run_dir = tmp_path_factory.mktemp("run")
-    train(TrainConfig(run_dir=run_dir, classes=list("十口人大"), **TINY), verbose=0)
+    train(TrainConfig(run_dir=run_dir, classes=list("十口人大"), real_fraction=0.5,
+                      trajectory_dir=tiny_parts, **TINY), verbose=0)
     return run_dir
 
 
@@ -37,11 +39,14 @@ def test_a_smoke_training_on_four_classes_lowers_the_loss(trained_run: Path):
     assert len(losses) == 2  # 4 classes x 64 samples / (32 x 4 per epoch)
     assert losses[-1] < losses[0]
     assert (trained_run / "model.keras").exists()
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["real_fraction"] == 0.5 and config["trajectory_dir"]
 
 
 def test_a_longer_run_in_the_same_directory_resumes_after_the_last_epoch(trained_run: Path):
     longer = dict(TINY, samples_per_class=96)  # three epochs
-    train(TrainConfig(run_dir=trained_run, classes=list("十口人大"), **longer), verbose=0)
+    train(TrainConfig(run_dir=trained_run, classes=list("十口人大"), real_fraction=0.0,
+                      **longer), verbose=0)
     epochs = [json.loads(line)["epoch"] for line in
               (trained_run / "log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
@@ -138,13 +143,13 @@ def test_train_refuses_an_input_size_its_architecture_does_not_take(tmp_path: Pa
 
 
 def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
-    trained_run: Path, tmp_path: Path, char_image
+    trained_run: Path, tmp_path: Path, char_image, tiny_parts: Path
 ):
     bundle = tmp_path / "bundle"
     result = CliRunner().invoke(cli, [
         "calibrate", str(trained_run / "model.keras"), str(bundle), "--arch", "melnyk-tiny-32",
         "--templates-per-class", "1", "--cases", "100", "--stroke-renders", "0",
-        "--outside-renders", "1", "--stress-cases", "100",
+        "--outside-renders", "1", "--stress-cases", "100", "--trajectories", str(tiny_parts),
     ])
     assert result.exit_code == 0, result.output
     manifest = load_manifest(bundle)
@@ -152,6 +157,7 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     assert manifest.training["arch"] == "melnyk-tiny-32"
     assert manifest.evaluation["calibration"]["rates"]["cases"] == 100
     assert manifest.evaluation["calibration"]["stress_cases"] == 100
+    assert manifest.evaluation["calibration"]["real_fraction"] == 0.7
     # A template for every character outside the 3755, weighed into the Unknown score
     assert manifest.evaluation["calibration"]["outside_templates"] > 5000
     assert manifest.thresholds.outside_weight > 0
@@ -169,6 +175,7 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     result = CliRunner().invoke(cli, [
         "evaluate", str(bundle), "--synthetic", "20", "--verifier-cases", "100", "--no-speed",
         "--set", f"mine={images / 'manifest.csv'}", "--json-out", str(report_file),
+        "--trajectories", str(tiny_parts), "--writers", "40",
     ])
     assert result.exit_code == 0, result.output
     report = json.loads(report_file.read_text())
@@ -178,6 +185,10 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     assert report["sets"]["mine"]["unreadable"] == 1
     assert report["sets"]["mine"]["n"] == 2
     assert "accept_correct" in report["verifier_synthetic"]
+    # The evaluation writers: their characters, and verification cases of them
+    assert report["writers_heldout"]["n"] == 40
+    assert report["verifier_writers"]["cases"] == 40
+    assert "writers_heldout.top1" in report["goals"]
 
 
 def test_stroke_templates_have_a_row_per_stroke_of_each_class(trained_run: Path):
