@@ -397,6 +397,10 @@ def calibrate(
         "stated_incomplete_false_accept": cfg.incomplete_false_accept,
         "rates": verifier_rates(cases, outputs, templates, thresholds, strokes, outside),
     }
+    from models.training.trajectories import training_data
+
+    training = dict(training or {})
+    training["data"] = training_data(training, calibrated_on_real=bool(cfg.real_fraction))
     path = save_bundle(
         bundle_dir,
         model=model,
@@ -406,7 +410,7 @@ def calibrate(
         thresholds=thresholds,
         version=version,
         trained=True,
-        training=training or {},
+        training=training,
         evaluation={"calibration": report},
         stroke_templates=strokes,
         outside_templates=outside,

@@ -53,6 +53,30 @@ _KNOWN_CODES = np.array([ord(c) for c in CLASSES], dtype=np.uint32)
 _ARRAYS = ("chars", "writers", "sizes", "stroke_offsets", "point_offsets", "points")
 
 
+# What a bundle's manifest says of its training data (``training_data``): the stroke data
+# and fonts always, the real writers where a run or its calibration drew on them.
+SYNTHETIC_SOURCES = (
+    "hanzi-writer-data stroke outlines and medians (Arphic Public License)",
+    "Debian CJK fonts (each under its own licence)",
+)
+REAL_SOURCE = (
+    "CASIA-OLHWDB1.1 training split, writers 1001-1220 (National Laboratory of Pattern "
+    "Recognition, Institute of Automation, Chinese Academy of Sciences; Liu et al., ICDAR "
+    "2011): released for academic research, and weights trained on it inherit that condition"
+)
+
+
+def training_data(record: dict, calibrated_on_real: bool) -> list[str]:
+    """The data sources behind a bundle: its training record's (and every run it was
+    fine-tuned from), and the calibration's."""
+    real = calibrated_on_real
+    while isinstance(record, dict) and not real:
+        real = bool(record.get("real_fraction")) or REAL_SOURCE in (record.get("data") or [])
+        record = record.get("init_from") or {}
+        record = record.get("training") if isinstance(record, dict) else None
+    return list(SYNTHETIC_SOURCES) + ([REAL_SOURCE] if real else [])
+
+
 class TrajectoryDataError(HanziError):
     """The trajectory parts are missing or not of the documented format."""
 

@@ -158,6 +158,7 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
     assert manifest.evaluation["calibration"]["rates"]["cases"] == 100
     assert manifest.evaluation["calibration"]["stress_cases"] == 100
     assert manifest.evaluation["calibration"]["real_fraction"] == 0.7
+    assert any("CASIA-OLHWDB1.1" in source for source in manifest.training["data"])
     # A template for every character outside the 3755, weighed into the Unknown score
     assert manifest.evaluation["calibration"]["outside_templates"] > 5000
     assert manifest.thresholds.outside_weight > 0

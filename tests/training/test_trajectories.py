@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from hanzi_grader.cli import cli
 from models.training.trajectories import (
     HELDOUT_WRITERS,
+    REAL_SOURCE,
+    SYNTHETIC_SOURCES,
     Sample,
     Trajectories,
     TrajectoryDataError,
@@ -19,6 +21,7 @@ from models.training.trajectories import (
     real_style,
     render_trajectory,
     shared_trajectories,
+    training_data,
 )
 from tests.training.conftest import PEN_STROKES
 
@@ -100,3 +103,14 @@ def test_a_stroke_left_out_takes_its_ink_and_only_its_ink(plain_style):
     assert not (top_only[20:] < 128).any()  # the right stroke's ink is gone
     np.testing.assert_array_equal(top_only[:8, :40], whole[:8, :40])  # the top's stays
     assert (top_only >= whole).all()  # leaving a stroke out only takes ink away
+
+
+def test_the_manifest_names_the_real_writers_wherever_they_were_used():
+    synthetic = {"real_fraction": 0.0, "init_from": None}
+    assert REAL_SOURCE not in training_data(synthetic, calibrated_on_real=False)
+    assert REAL_SOURCE in training_data(synthetic, calibrated_on_real=True)
+    # Fine-tuned, synthetic-only, from weights that had seen the real writers: still theirs
+    descendant = {"real_fraction": 0.0,
+                  "init_from": {"file": "a/model.keras", "training": {"real_fraction": 0.7}}}
+    assert REAL_SOURCE in training_data(descendant, calibrated_on_real=False)
+    assert all(source in training_data(synthetic, False) for source in SYNTHETIC_SOURCES)
