@@ -1,8 +1,9 @@
 """``hanzi recognize``, ``hanzi verify`` and ``hanzi model-summary``: the seed's main.py, made
 scriptable.
 
-Bad files get one line on stderr and a non-zero exit status, and never stop the others. An
-untrained bundle is announced by a WARNING line on stderr in every command.
+Bad files get one line on stderr and a non-zero exit status, and never stop the others;
+missing files are reported before the model loads, and with nothing left to read the command
+stops there. An untrained bundle is announced by a WARNING line on stderr in every command.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Failures:
     def report(self, path: Path | str, message: str) -> None:
         self.count += 1
         text = message if str(path) in message else f"{path}: {message}"
-        click.echo(f"error: {text}", err=True)
+        click.echo(f"Error: {text}", err=True)
 
 
 def image_files(paths: Sequence[Path], failures: Failures) -> list[Path]:
@@ -76,7 +77,7 @@ def load_recognizer(model_dir: Path | None):
     try:
         recognizer = Recognizer.load(model_dir)
     except ModelUnavailable as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         raise click.exceptions.Exit(2) from None
     if not recognizer.trained:
         click.echo(
@@ -153,6 +154,8 @@ def recognize(
     """Print the n most likely characters of each image (files or folders)."""
     failures = Failures()
     files = image_files(paths, failures)
+    if not files:
+        raise click.exceptions.Exit(1)  # every path failed: no need to load the model
     recognizer = load_recognizer(model_dir)
     for index, (path, recognition) in enumerate(
         recognize_in_chunks(recognizer, files, None, top_n)
@@ -218,12 +221,18 @@ def verify(
     if targets_csv is not None:
         if paths:
             raise click.UsageError("--targets FILE.csv names the images; give no paths with it")
-        files, targets = read_targets(targets_csv)
+        rows = list(zip(*read_targets(targets_csv), strict=True))
+        for path in [path for path, _ in rows if not path.is_file()]:
+            failures.report(path, f"no such file: {path}")
+        files = [path for path, _ in rows if path.is_file()]
+        targets = [each for path, each in rows if path.is_file()]
     else:
         if not paths:
             raise click.UsageError("give the image files or folders to check against --target")
         files = image_files(paths, failures)
         targets = [target] * len(files)
+    if not files:
+        raise click.exceptions.Exit(1)  # every path failed: no need to load the model
     recognizer = load_recognizer(model_dir)
     for path, recognition in recognize_in_chunks(recognizer, files, targets, top_n=1):
         if not recognition.ok:

@@ -49,7 +49,7 @@ def test_recognize_json_contract_on_a_folder(run, images):
         assert len(record["candidates"]) == 3
         assert all(set(c) == {"char", "confidence"} for c in record["candidates"])
         assert isinstance(record["unknown"], bool)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 2
     assert any("blank.png" in line and "no ink" in line for line in errors)
     assert any("junk.png" in line and "not an image" in line for line in errors)
@@ -69,6 +69,24 @@ def test_recognize_human_output_in_the_seeds_spirit(run, images):
     assert lines[0].startswith(str(images / "a.png")) and "[untrained model]" in lines[0]
     assert "%" in lines[1] and ("sure it's" in lines[1] or "don't know" in lines[1])
     assert lines[2].startswith("  then: ")
+
+
+@pytest.mark.parametrize("args", [["recognize", "{dir}/nope.png"],
+                                  ["verify", "{dir}/nope.png", "--target", "永"],
+                                  ["verify", "--targets", "{dir}/targets.csv"]])
+def test_missing_files_alone_fail_before_the_model_loads(tmp_path, monkeypatch, args):
+    (tmp_path / "targets.csv").write_text("file,target\nnope.png,永\n", encoding="utf-8")
+
+    def no_model(_model_dir):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr("models.cli.load_recognizer", no_model)
+    args = [a.replace("{dir}", str(tmp_path)) for a in args]
+
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: no such file: {tmp_path / 'nope.png'}\n"
 
 
 def test_missing_file_fails_alone(run, images):
