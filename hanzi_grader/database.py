@@ -6,7 +6,6 @@ when the block ends. Schema changes go through Alembic (``migrations/``), never 
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,6 +120,16 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def upgrade_embedded() -> None:
+    """Migrate the embedded SQLite database to head, so that it works on first use.
+
+    A configured database (HANZI_DATABASE_URL) is left alone: `hanzi db upgrade` or the
+    deployment's migrate step owns its schema.
+    """
+    if get_settings().database_url is None:
+        upgrade()
+
+
 def downgrade(url: str | None = None, revision: str = "base") -> None:
     """Migrate the database at ``url`` back to ``revision``."""
     command.downgrade(alembic_config(url), revision)
@@ -158,12 +167,11 @@ def _reporting_errors(action: Callable[[], object]) -> None:
     try:
         action()
     except SQLAlchemyError as error:
-        click.echo(f"error: cannot migrate {_safe_url()}: {error.__class__.__name__}: "
-                   f"{str(error).splitlines()[0]}", err=True)
-        sys.exit(1)
+        raise click.ClickException(f"cannot migrate {_safe_url()}: "
+                                   f"{error.__class__.__name__}: "
+                                   f"{str(error).splitlines()[0]}") from None
     except CommandError as error:  # unknown revision, and the like
-        click.echo(f"error: {error}", err=True)
-        sys.exit(1)
+        raise click.ClickException(str(error)) from None
 
 
 def _safe_url() -> str:

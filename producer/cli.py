@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -44,17 +44,34 @@ T = TypeVar("T")
 def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int,
            sheet: str | None, job_id: str | None, wait: bool, timeout: float,
            as_json: bool) -> None:
-    """Submit image files (or folders of them) as grading jobs for STUDENT."""
-    files = _guarded(lambda: image_files(paths))
+    """Submit image files (or folders of them) as grading jobs for STUDENT.
+
+    Each image is one character. Folders are searched recursively; images in them that look
+    like whole practice sheets (a ruled grid of cells) are skipped, with a note on stderr:
+    grade those with `hanzi grade-sheet`. With --wait and no worker running, the embedded
+    setup starts one for this command; on a real broker the command says so and stops.
+    """
+    files = _guarded(lambda: character_files(paths))
     if job_id is not None and len(files) != 1:
         _fail(f"--job-id names one job, but {len(files)} images were given")
-    job_ids = _guarded(lambda: _submit_files(files, student=student, target=target,
-                                             top_n=top_n, sheet=sheet, job_id=job_id))
     if not wait:
+        job_ids = _guarded(lambda: _submit_files(files, student=student, target=target,
+                                                 top_n=top_n, sheet=sheet, job_id=job_id))
         _print_submitted(files, job_ids, as_json=as_json)
         return
-    outcomes = _guarded(lambda: _collect(job_ids, timeout=timeout))
-    _print_results(files, outcomes, as_json=as_json)
+    from hanzi_grader import database
+    from producer.workers import grading_workers
+
+    log_path = get_settings().home / "worker.log"
+
+    def grade() -> list[dict[str, Any]]:
+        database.upgrade_embedded()  # a worker started here does not migrate
+        with grading_workers(log_path) as worker_process:
+            job_ids = _submit_files(files, student=student, target=target, top_n=top_n,
+                                    sheet=sheet, job_id=job_id)
+            return _collect(job_ids, timeout=timeout, worker=worker_process, log_path=log_path)
+
+    _print_results(files, _guarded(grade), as_json=as_json)
 
 
 @click.command()
@@ -147,6 +164,58 @@ def image_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+def character_files(paths: Sequence[Path]) -> list[Path]:
+    """``image_files(paths)`` without the images in folders that look like whole sheets.
+
+    Each one skipped is named on stderr; a file named on the command line is kept, with a
+    warning when it looks like a sheet. Nothing left is a usage error.
+    """
+    named = {path for path in paths if not path.is_dir()}
+    files = []
+    for path in image_files(paths):
+        grid = sheet_grid(path)
+        if grid is None:
+            files.append(path)
+        elif path in named:
+            files.append(path)
+            click.echo(f"Warning: {path} looks like a practice sheet ({grid}), not one "
+                       f"character; `hanzi grade-sheet` grades sheets", err=True)
+        else:
+            click.echo(f"skipped {path}: looks like a practice sheet ({grid}); grade it with "
+                       f"`hanzi grade-sheet`, or name the file to submit it anyway", err=True)
+    if not files:
+        raise click.UsageError("no character images to submit (only practice sheets)")
+    return files
+
+
+SHEET_MIN_SIDE = 120  # pixels: smaller images are never probed for a grid
+SHEET_MIN_CELLS = 6
+SHEET_MIN_PITCH = 16  # pixels: a "grid" finer than this is a character's strokes
+
+
+def sheet_grid(path: Path) -> str | None:
+    """"R rows x C columns" when the image at ``path`` holds a ruled grid of at least
+    SHEET_MIN_CELLS cells (a practice sheet, not one character), else None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if max(image.size) < SHEET_MIN_SIDE:
+                return None
+        import numpy as np
+
+        from producer.sheets.grid import find_grid
+        from producer.sheets.paper import Page
+
+        with np.errstate(all="ignore"):  # strokes make degenerate "lines": no warnings
+            grid = find_grid(Page.open(path))
+    except Exception:  # unreadable, or no grid (the finder fails in many ways on strokes)
+        return None
+    if grid.rows * grid.columns < SHEET_MIN_CELLS or grid.pitch < SHEET_MIN_PITCH:
+        return None
+    return grid.describe()
+
+
 def target_from_name(path: Path) -> str | None:
     """The target character a file name announces (``永.png``, ``03_永.png``), if any."""
     from models.charset import is_known
@@ -229,6 +298,7 @@ def stop_worker(process: subprocess.Popen) -> None:
 def _history(student: str) -> dict[str, Any]:
     from hanzi_grader import attempts, database
 
+    database.upgrade_embedded()
     with database.transaction() as session:
         return attempts.student_history(session=session, student=student).to_dict()
 
@@ -314,9 +384,8 @@ def _guarded(action: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
 
 
 def _redact(url: str) -> str:

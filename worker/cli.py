@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from hanzi_grader.settings import get_settings
@@ -48,7 +46,14 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
             f"--concurrency={app.conf.worker_concurrency}"]
     if hostname:
         argv += ["--hostname", hostname]
-    app.worker_main(argv)
+    if not settings.embedded:
+        app.worker_main(argv)
+        return
+    # The embedded broker cannot answer a ping: the lock tells commands a worker is running.
+    from worker.presence import worker_lock
+
+    with worker_lock(settings):
+        app.worker_main(argv)
 
 
 def _migrate() -> None:
@@ -57,9 +62,9 @@ def _migrate() -> None:
     try:
         database.upgrade()
     except Exception as error:
-        click.echo(f"error: cannot migrate {_redact(database.database_url())}: "
-                   f"{type(error).__name__}: {str(error).splitlines()[0]}", err=True)
-        sys.exit(1)
+        raise click.ClickException(f"cannot migrate {_redact(database.database_url())}: "
+                                   f"{type(error).__name__}: "
+                                   f"{str(error).splitlines()[0]}") from None
 
 
 def _redact(url: str) -> str:

@@ -55,7 +55,8 @@ def grade_sheet(paths: tuple[Path, ...], layout_file: Path | None, expect: str |
 
     PATHS are scans or folders of them. Without --student or --students, a sheet's student is
     its file name up to the first underscore (s042_week3.png: s042). Each sheet's cells go
-    through the queue like any other job, so a worker must be running. Writes an annotated
+    through the queue like any other job: with no worker running, the embedded setup starts
+    one for this command, and on a real broker the command says so and stops. Writes an annotated
     image per sheet, summary.csv and overview.png/.pdf into --out. A sheet that cannot be
     graded (no grid, or a grid that does not match the layout) is reported and skipped; the
     exit status is then 1.
@@ -63,7 +64,8 @@ def grade_sheet(paths: tuple[Path, ...], layout_file: Path | None, expect: str |
     layout = _layout(layout_file, expect, columns, model_columns, grid)
     files = sheet_files(paths, out)
     students = _students(files, student, students_csv)
-    results = _guarded(lambda: grade_files(files, students, layout, out, timeout, as_json))
+    results = _guarded(lambda: _grade_with_a_worker(files, students, layout, out, timeout,
+                                                     as_json))
     from producer.sheets.summary import write_csv, write_overview
 
     csv_path = write_csv(results, out / "summary.csv")
@@ -74,7 +76,7 @@ def grade_sheet(paths: tuple[Path, ...], layout_file: Path | None, expect: str |
         click.echo(f"class summary: {csv_path}, {png}")
     failed = [r for r in results if r.error is not None]
     for result in failed:
-        click.echo(f"error: {result.error}", err=True)
+        click.echo(f"Error: {result.error}", err=True)
     if failed:
         sys.exit(1)
 
@@ -201,6 +203,18 @@ def read_students(path: Path) -> dict[str, str]:
                                        f"got {row!r}")
         mapping[Path(row[file_column].strip()).name] = row[student_column].strip()
     return mapping
+
+
+def _grade_with_a_worker(files: Sequence[Path], students: dict[Path, str | None],
+                         layout: Layout, out: Path, timeout: float, as_json: bool) -> list:
+    """``grade_files`` on a migrated embedded database, with a worker to grade the cells."""
+    from hanzi_grader import database
+    from hanzi_grader.settings import get_settings
+    from producer.workers import grading_workers
+
+    database.upgrade_embedded()  # a worker started here does not migrate
+    with grading_workers(get_settings().home / "worker.log"):
+        return grade_files(files, students, layout, out, timeout, as_json)
 
 
 def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout: Layout,

@@ -41,7 +41,7 @@ def test_upgrade_current_and_downgrade(configured_url):
 def test_an_unknown_revision_is_one_line_on_stderr(configured_url):
     result = CliRunner().invoke(cli, ["db", "upgrade", "nonsense"])
     assert result.exit_code == 1
-    assert result.output.strip() == "error: Can't locate revision identified by 'nonsense'"
+    assert result.output.strip() == "Error: Can't locate revision identified by 'nonsense'"
 
 
 def test_an_unreachable_database_is_named_without_its_password(monkeypatch, tmp_path):

@@ -45,10 +45,10 @@ def wait_for(condition: Callable[[], Any], *, timeout: float, what: str,
         time.sleep(interval)
 
 
-def hanzi(*args: str, env: dict[str, str], timeout: float = 180,
-          check: bool = True) -> subprocess.CompletedProcess:
+def hanzi(*args: str, env: dict[str, str], timeout: float = 180, check: bool = True,
+          cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run the `hanzi` command in its own process, as a user or a producer would."""
-    done = subprocess.run([sys.executable, "-m", "hanzi_grader", *args], env=env, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "hanzi_grader", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         pytest.fail(f"hanzi {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")

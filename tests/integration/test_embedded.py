@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 
 import pytest
 
+from hanzi_grader.settings import PACKAGE_ROOT, Settings
 from tests.integration.conftest import clean_environment, hanzi
 from tests.worker.images import character_png
+from worker.presence import embedded_worker_running
 
 pytestmark = pytest.mark.integration
 
@@ -48,3 +52,37 @@ def test_demo_runs_the_whole_path_on_sqlite_alone(tmp_path, model_dir):
         graded = connection.execute(
             "SELECT count(*) FROM attempts WHERE student_id = 'li-ming'").fetchone()[0]
     assert status == "done" and graded == cells_sent > 0
+
+
+def test_one_command_grades_on_a_fresh_home_with_no_worker_running(tmp_path, model_dir):
+    # Given a fresh home, nothing configured, no worker and no `hanzi db upgrade`
+    home = tmp_path / "home"
+    env = clean_environment(home) | {"HANZI_MODEL_DIR": str(model_dir)}
+    sheets = PACKAGE_ROOT / "examples" / "sheets"
+
+    # When a teacher grades a sheet, then asks for the student's history
+    started = time.monotonic()
+    graded = hanzi("grade-sheet", str(sheets / "li-ming_week3.jpg"), "--layout",
+                   str(sheets / "week3.layout.toml"), "--json", "--out", str(tmp_path / "out"),
+                   env=env, timeout=240)
+    took = time.monotonic() - started
+    history = hanzi("history", "li-ming", "--json", env=env)
+
+    # Then a worker was started for the command, the sheet graded, and its cells stored
+    assert took < 120
+    assert "no worker running: starting one for this command" in graded.stderr
+    [sheet] = [json.loads(line) for line in graded.stdout.splitlines()]
+    assert sheet["error"] is None and sheet["student"] == "li-ming"
+    assert sheet["cells"] and all(c["verdict"] != "failed" for c in sheet["cells"])
+    written = sum(c["verdict"] != "blank" for c in sheet["cells"])
+    assert json.loads(history.stdout)["attempt_count"] == written
+    assert (home / "hanzi.db").is_file()
+
+    # and `submit --wait` grades the same way, its worker gone when it ends
+    image = tmp_path / "永.png"
+    image.write_bytes(character_png("永"))
+    done = hanzi("submit", str(image), "--student", "li-ming", "--wait", "--json", env=env,
+                 timeout=240)
+    [outcome] = json.loads(done.stdout)
+    assert outcome["status"] == "done" and outcome["target"] is None
+    assert not embedded_worker_running(Settings(home=home))

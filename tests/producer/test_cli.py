@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
+from sqlalchemy import create_engine, inspect
 
 from hanzi_grader import attempts, database
 from hanzi_grader.cli import cli
-from hanzi_grader.settings import Settings
+from hanzi_grader.settings import PACKAGE_ROOT, Settings
 from producer import cli as producer_cli
+
+EXAMPLES = PACKAGE_ROOT / "examples"
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -63,7 +68,43 @@ def test_submit_errors_are_one_line_without_traceback(tmp_path, args, says):
 
     assert result.exit_code != 0
     assert says in result.output
+    assert "Error: " in result.output and "error: " not in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def homework(tmp_path):
+    """A folder of character images with a scanned practice sheet in a sub-folder."""
+    folder = tmp_path / "homework"
+    (folder / "sheets").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "an-安.png", folder / "an-安.png")
+    with Image.open(EXAMPLES / "guo-国.png") as image:  # a large character is still one
+        image.resize((400, 400)).save(folder / "guo-国-large.png")
+    shutil.copy(EXAMPLES / "sheets" / "li-ming_week3.jpg", folder / "sheets" / "week3.jpg")
+    return folder
+
+
+def test_submit_skips_practice_sheets_found_in_folders(homework, capsys):
+    files = producer_cli.character_files([homework])
+
+    assert [f.name for f in files] == ["an-安.png", "guo-国-large.png"]
+    note = capsys.readouterr().err
+    assert f"skipped {homework / 'sheets' / 'week3.jpg'}: looks like a practice sheet" in note
+    assert "hanzi grade-sheet" in note
+
+
+def test_a_sheet_named_on_the_command_line_is_kept_with_a_warning(homework, capsys):
+    sheet = homework / "sheets" / "week3.jpg"
+
+    assert producer_cli.character_files([sheet]) == [sheet]
+    assert "looks like a practice sheet (4 rows x 6 columns)" in capsys.readouterr().err
+
+
+def test_a_folder_of_sheets_alone_is_nothing_to_submit(homework):
+    result = CliRunner().invoke(cli, ["submit", str(homework / "sheets"), "--student", "s"])
+
+    assert result.exit_code == 2
+    assert "Error: no character images to submit (only practice sheets)" in result.output
 
 
 def test_history_json_has_the_documented_fields(configured):
@@ -101,6 +142,23 @@ def test_history_text_shows_accuracy_and_what_to_practise(configured):
     assert "student s1: 1 attempts" in result.output
     assert "永  0/1  0%" in result.output
     assert "practise next: 永" in result.output
+
+
+def test_history_on_a_fresh_embedded_home_migrates_its_database(tmp_path, monkeypatch):
+    settings = Settings(home=tmp_path / "home")  # no HANZI_DATABASE_URL: embedded SQLite
+    settings.home.mkdir()
+    monkeypatch.setattr(database, "get_settings", lambda: settings)
+    monkeypatch.setattr(producer_cli, "get_settings", lambda: settings)
+    database.forget_engines()
+
+    result = CliRunner().invoke(cli, ["history", "s1", "--json"])
+
+    database.forget_engines()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["attempt_count"] == 0
+    engine = create_engine(settings.effective_database_url)
+    assert {"students", "sheets", "attempts"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
 
 
 def test_history_of_an_unmigrated_database_says_so(tmp_path, monkeypatch):

@@ -1,0 +1,63 @@
+"""Will anything grade the jobs a command sends? Find a consuming worker, or start one.
+
+On a real broker (Redis) workers answer Celery's broadcast ping, so a command that waits for
+results asks first and, with no answer, says at once which command starts a worker instead of
+waiting out its timeout. The embedded SQLite broker cannot broadcast; a worker there holds a
+lock instead (``worker.presence``), and a command that finds none running starts a worker of
+its own for as long as it runs, as ``hanzi demo`` does, so one command grades on one machine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from hanzi_grader.settings import get_settings
+from worker.presence import embedded_worker_running
+
+PING_TIMEOUT_S = 3.0  # a prefork worker's main process answers at once, even mid-batch
+START_HINT = "start one with `hanzi worker` (in another terminal or on another machine)"
+
+
+class NoWorker(click.ClickException):
+    """A real broker, and no worker consuming its queue."""
+
+
+def broker_workers(timeout: float = PING_TIMEOUT_S) -> list[str]:
+    """The names of the workers that answer a ping on the configured (real) broker."""
+    from worker.app import app
+
+    replies = app.control.ping(timeout=timeout, limit=1)
+    return [name for reply in replies for name in reply]
+
+
+@contextmanager
+def grading_workers(log_path: Path) -> Iterator[subprocess.Popen | None]:
+    """Make sure a worker will grade the jobs sent inside the block.
+
+    Yields the worker started for this command (embedded broker, none running; it logs to
+    ``log_path`` and is stopped when the block ends), or None when a worker is already
+    consuming. On a real broker with no worker, raises ``NoWorker``, which names the command
+    that starts one.
+    """
+    from producer.cli import _redact, running_worker
+
+    settings = get_settings()
+    if not settings.embedded:
+        if not broker_workers():
+            raise NoWorker(f"no worker is consuming from the broker at "
+                           f"{_redact(settings.effective_broker_url)} (none answered a ping "
+                           f"within {PING_TIMEOUT_S:g} s); {START_HINT}")
+        yield None
+        return
+    if embedded_worker_running(settings):
+        yield None
+        return
+    click.echo(f"no worker running: starting one for this command (log {log_path})",
+               err=True)
+    with running_worker(log_path) as process:
+        yield process
