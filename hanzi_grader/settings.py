@@ -107,3 +107,13 @@ def get_settings() -> Settings:
     settings = Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not every broker URL is an SQLAlchemy URL; never print a password
+        return url.split("@")[-1] if "@" in url else url

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
 from hanzi_grader.errors import HanziError
-from hanzi_grader.settings import PACKAGE_ROOT, get_settings
+from hanzi_grader.settings import PACKAGE_ROOT, get_settings, redact_url
+from producer.workers import running_worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 EXAMPLES_DIR = PACKAGE_ROOT / "examples"
 DEMO_SHEET = EXAMPLES_DIR / "sheets" / "li-ming_week3.jpg"
 DEMO_SHEET_LAYOUT = EXAMPLES_DIR / "sheets" / "week3.layout.toml"
 DEMO_STUDENT = "demo-student"
-WORKER_STOP_TIMEOUT_S = 30
 T = TypeVar("T")
 
 
@@ -103,8 +100,8 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
     settings = get_settings()
     examples = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     files = _guarded(lambda: image_files(images or examples))
-    click.echo(f"broker {_redact(settings.effective_broker_url)}, "
-               f"database {_redact(settings.effective_database_url)}")
+    click.echo(f"broker {redact_url(settings.effective_broker_url)}, "
+               f"database {redact_url(settings.effective_database_url)}")
     _guarded(database.upgrade)
     log_path = settings.home / "demo-worker.log"
     with running_worker(log_path) as worker_process:
@@ -265,33 +262,6 @@ def _collect(job_ids: Sequence[str], *, timeout: float,
     return outcomes
 
 
-@contextmanager
-def running_worker(log_path: Path) -> Iterator[subprocess.Popen]:
-    """A `hanzi worker` subprocess, logging to ``log_path``, stopped when the block ends."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hanzi_grader", "worker", "--no-migrate", "-l", "info"],
-            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-        )
-    try:
-        yield process
-    finally:
-        stop_worker(process)
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    """Ask a worker to finish its batch and exit (SIGTERM); kill it if it will not."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(WORKER_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 # -- history -----------------------------------------------------------------------------
 
 
@@ -373,10 +343,10 @@ def _guarded(action: Callable[[], T]) -> T:
     except HanziError as error:
         _fail(str(error))
     except BrokerError as error:
-        _fail(f"cannot reach the broker at {_redact(get_settings().effective_broker_url)}: "
+        _fail(f"cannot reach the broker at {redact_url(get_settings().effective_broker_url)}: "
               f"{error}")
     except SQLAlchemyError as error:
-        _fail(f"database {_redact(get_settings().effective_database_url)}: "
+        _fail(f"database {redact_url(get_settings().effective_database_url)}: "
               f"{type(error).__name__}: {str(error).splitlines()[0]} "
               f"(has `hanzi db upgrade` been run?)")
     except TimeoutError as error:
@@ -386,12 +356,3 @@ def _guarded(action: Callable[[], T]) -> T:
 
 def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not every broker URL parses as an SQLAlchemy URL; hide the password
-        return url.split("@")[-1]

@@ -9,17 +9,21 @@ its own for as long as it runs, as ``hanzi demo`` does, so one command grades on
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from hanzi_grader.settings import get_settings
+from hanzi_grader.settings import get_settings, redact_url
 from worker.presence import embedded_worker_running
 
 PING_TIMEOUT_S = 3.0  # a prefork worker's main process answers at once, even mid-batch
+WORKER_STOP_TIMEOUT_S = 30
 START_HINT = "start one with `hanzi worker` (in another terminal or on another machine)"
 
 
@@ -44,13 +48,11 @@ def grading_workers(log_path: Path) -> Iterator[subprocess.Popen | None]:
     consuming. On a real broker with no worker, raises ``NoWorker``, which names the command
     that starts one.
     """
-    from producer.cli import _redact, running_worker
-
     settings = get_settings()
     if not settings.embedded:
         if not broker_workers():
             raise NoWorker(f"no worker is consuming from the broker at "
-                           f"{_redact(settings.effective_broker_url)} (none answered a ping "
+                           f"{redact_url(settings.effective_broker_url)} (none answered a ping "
                            f"within {PING_TIMEOUT_S:g} s); {START_HINT}")
         yield None
         return
@@ -61,3 +63,30 @@ def grading_workers(log_path: Path) -> Iterator[subprocess.Popen | None]:
                err=True)
     with running_worker(log_path) as process:
         yield process
+
+
+@contextmanager
+def running_worker(log_path: Path) -> Iterator[subprocess.Popen]:
+    """A `hanzi worker` subprocess, logging to ``log_path``, stopped when the block ends."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hanzi_grader", "worker", "--no-migrate", "-l", "info"],
+            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        )
+    try:
+        yield process
+    finally:
+        stop_worker(process)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """Ask a worker to finish its batch and exit (SIGTERM); kill it if it will not."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(WORKER_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hanzi_grader.settings import get_settings
+from hanzi_grader.settings import get_settings, redact_url
 
 
 @click.command()
@@ -35,8 +35,8 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
     from worker.app import GRADE_QUEUE, app
 
     click.echo(
-        f"hanzi worker: broker {_redact(app.conf.broker_url)}, database "
-        f"{_redact(settings.effective_database_url)}, batches of up to {settings.flush_every} "
+        f"hanzi worker: broker {redact_url(app.conf.broker_url)}, database "
+        f"{redact_url(settings.effective_database_url)}, batches of up to {settings.flush_every} "
         f"jobs or {settings.flush_interval} s",
         err=True,
     )
@@ -62,15 +62,6 @@ def _migrate() -> None:
     try:
         database.upgrade()
     except Exception as error:
-        raise click.ClickException(f"cannot migrate {_redact(database.database_url())}: "
+        raise click.ClickException(f"cannot migrate {redact_url(database.database_url())}: "
                                    f"{type(error).__name__}: "
                                    f"{str(error).splitlines()[0]}") from None
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not every broker URL is an SQLAlchemy URL; never print a password
-        return url.split("@")[-1] if "@" in url else url

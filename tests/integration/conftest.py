@@ -19,7 +19,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from producer.cli import stop_worker
+from producer.workers import stop_worker
 from tests.hanzi_grader.databases import throwaway_postgres_database
 from tests.integration.owned import (  # noqa: F401  fixtures
     owned_aof_redis,

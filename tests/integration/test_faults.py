@@ -23,7 +23,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from producer.cli import stop_worker
+from producer.workers import stop_worker
 from tests.integration.conftest import ROOT, hanzi, start_worker, wait_for, wait_until_ready
 from tests.integration.poison import EXPECTED, REASONS
 from tests.integration.producing import produce, start_producing
