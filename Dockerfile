@@ -27,6 +27,7 @@ COPY hanzi_grader ./hanzi_grader
 COPY models ./models
 COPY worker ./worker
 COPY producer ./producer
+COPY scans ./scans
 COPY migrations ./migrations
 RUN pip install --no-deps .
 

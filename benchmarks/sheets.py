@@ -36,11 +36,11 @@ VERDICT_CLASSES = ("correct", "wrong_character", "incomplete_or_unclear", "blank
 
 def run(*, count: int, seed: int, verdicts: bool = True) -> dict[str, Any]:
     """Generate, analyse and (optionally) verify ``count`` sheets; the figures as a dict."""
-    from producer.sheets.analysis import analyse_sheet
     from producer.sheets.generate import generate_sheet
-    from producer.sheets.geometry import quad_iou
-    from producer.sheets.layout import layout_from_dict
-    from producer.sheets.paper import Page
+    from scans.analysis import analyse_sheet
+    from scans.geometry import quad_iou
+    from scans.layout import layout_from_dict
+    from scans.paper import Page
 
     sheets: list[dict[str, Any]] = []
     to_verify: list[tuple[bytes, str, str]] = []  # (cell png, target, true verdict)

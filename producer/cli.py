@@ -6,22 +6,20 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
-from hanzi_grader.errors import HanziError
 from hanzi_grader.settings import PACKAGE_ROOT, get_settings, redact_url
+from producer.cli_shared import IMAGE_SUFFIXES, fail, guarded, image_files
 from producer.workers import running_worker
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 EXAMPLES_DIR = PACKAGE_ROOT / "examples"
 DEMO_SHEET = EXAMPLES_DIR / "sheets" / "li-ming_week3.jpg"
 DEMO_SHEET_LAYOUT = EXAMPLES_DIR / "sheets" / "week3.layout.toml"
 DEMO_STUDENT = "demo-student"
-T = TypeVar("T")
 
 
 @click.command()
@@ -48,11 +46,11 @@ def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int
     grade those with `hanzi grade-sheet`. With --wait and no worker running, the embedded
     setup starts one for this command; on a real broker the command says so and stops.
     """
-    files = _guarded(lambda: character_files(paths))
+    files = guarded(lambda: character_files(paths))
     if job_id is not None and len(files) != 1:
-        _fail(f"--job-id names one job, but {len(files)} images were given")
+        fail(f"--job-id names one job, but {len(files)} images were given")
     if not wait:
-        job_ids = _guarded(lambda: _submit_files(files, student=student, target=target,
+        job_ids = guarded(lambda: _submit_files(files, student=student, target=target,
                                                  top_n=top_n, sheet=sheet, job_id=job_id))
         _print_submitted(files, job_ids, as_json=as_json)
         return
@@ -68,7 +66,7 @@ def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int
                                     sheet=sheet, job_id=job_id)
             return _collect(job_ids, timeout=timeout, worker=worker_process, log_path=log_path)
 
-    _print_results(files, _guarded(grade), as_json=as_json)
+    _print_results(files, guarded(grade), as_json=as_json)
 
 
 @click.command()
@@ -76,7 +74,7 @@ def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def history(student: str, as_json: bool) -> None:
     """Show STUDENT's attempts over time, accuracy per character, and what to practise next."""
-    data = _guarded(lambda: _history(student))
+    data = guarded(lambda: _history(student))
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -99,24 +97,24 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
 
     settings = get_settings()
     examples = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    files = _guarded(lambda: image_files(images or examples))
+    files = guarded(lambda: image_files(images or examples))
     click.echo(f"broker {redact_url(settings.effective_broker_url)}, "
                f"database {redact_url(settings.effective_database_url)}")
-    _guarded(database.upgrade)
+    guarded(database.upgrade)
     log_path = settings.home / "demo-worker.log"
     with running_worker(log_path) as worker_process:
         click.echo(f"worker started (pid {worker_process.pid}, log {log_path}); "
                    f"submitting {len(files)} images for {student}")
-        job_ids = _guarded(lambda: [
+        job_ids = guarded(lambda: [
             _submit_files([path], student=student, target=target_from_name(path))[0]
             for path in files
         ])
-        outcomes = _guarded(lambda: _collect(job_ids, timeout=timeout, worker=worker_process,
+        outcomes = guarded(lambda: _collect(job_ids, timeout=timeout, worker=worker_process,
                                              log_path=log_path))
         click.echo()
         _print_results(files, outcomes, as_json=False)
         click.echo()
-        click.echo(format_history(_guarded(lambda: _history(student))))
+        click.echo(format_history(guarded(lambda: _history(student))))
         click.echo()
         _demo_sheet(settings.home / "demo-sheets", timeout, worker_process, log_path)
 
@@ -124,12 +122,12 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
 def _demo_sheet(out: Path, timeout: float, worker: subprocess.Popen, log_path: Path) -> None:
     """Grade the example practice sheet through the same worker; print its score."""
     from producer.sheets.cli import grade_files
-    from producer.sheets.layout import load_layout
+    from scans.layout import load_layout
 
     scan, layout = DEMO_SHEET, load_layout(DEMO_SHEET_LAYOUT)
     student = scan.stem.split("_")[0]
     click.echo(f"grading the practice sheet {scan.name} ({layout.describe()}) for {student}")
-    [result] = _guarded(lambda: grade_files([scan], {scan: student}, layout, out, timeout,
+    [result] = guarded(lambda: grade_files([scan], {scan: student}, layout, out, timeout,
                                        as_json=False))
     if worker.poll() is not None:
         raise click.ClickException(f"the worker exited with code {worker.returncode}; "
@@ -142,23 +140,6 @@ def _demo_sheet(out: Path, timeout: float, worker: subprocess.Popen, log_path: P
 
 
 # -- submitting and waiting --------------------------------------------------------------
-
-
-def image_files(paths: Sequence[Path]) -> list[Path]:
-    """The image files named by ``paths``, folders expanded (sorted, recursively)."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise click.UsageError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) "
-                                       f"in folder {str(path)!r}")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise click.UsageError(f"no such file or folder: {str(path)!r}")
-    return files
 
 
 def character_files(paths: Sequence[Path]) -> list[Path]:
@@ -201,8 +182,8 @@ def sheet_grid(path: Path) -> str | None:
                 return None
         import numpy as np
 
-        from producer.sheets.grid import find_grid
-        from producer.sheets.paper import Page
+        from scans.grid import find_grid
+        from scans.paper import Page
 
         with np.errstate(all="ignore"):  # strokes make degenerate "lines": no warnings
             grid = find_grid(Page.open(path))
@@ -329,30 +310,3 @@ def _print_results(files: Sequence[Path], outcomes: Sequence[dict], *, as_json: 
 
 
 # -- errors ------------------------------------------------------------------------------
-
-
-def _guarded(action: Callable[[], T]) -> T:
-    """Run ``action``; turn the errors a user can meet into one line on stderr."""
-    from kombu.exceptions import OperationalError as BrokerError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        return action()
-    except (click.ClickException, click.exceptions.Exit):
-        raise
-    except HanziError as error:
-        _fail(str(error))
-    except BrokerError as error:
-        _fail(f"cannot reach the broker at {redact_url(get_settings().effective_broker_url)}: "
-              f"{error}")
-    except SQLAlchemyError as error:
-        _fail(f"database {redact_url(get_settings().effective_database_url)}: "
-              f"{type(error).__name__}: {str(error).splitlines()[0]} "
-              f"(has `hanzi db upgrade` been run?)")
-    except TimeoutError as error:
-        _fail(str(error))
-    raise AssertionError("unreachable")
-
-
-def _fail(message: str) -> NoReturn:
-    raise click.ClickException(message)

@@ -15,32 +15,22 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-
-from celery.exceptions import TimeoutError as CeleryTimeout
-from celery.result import AsyncResult
 
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 from models.charset import is_known
-from worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_TASK, app
+from producer.results import ResultTimeout, result, results
+from worker.app import GRADE_QUEUE, SHEET_TASK, app
 from worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
+from worker.sending import send_jobs
+
+__all__ = ["ResultTimeout", "result", "results", "sheet_result", "submit", "submit_many",
+           "submit_sheet"]
 
 Image = bytes | str | Path
-RESULT_POLL_INTERVAL_S = 0.2
-# Celery's Redis backend waits for a result's publication, which is now and then missed
-# (seen in tests/integration/test_sheets.py: a stored result never arrived; celery/celery
-# issue 4039 is the same symptom). Each wait of at most this long starts with a GET of the
-# stored result, so a missed publication costs this delay, not the whole timeout.
-RESULT_RECHECK_S = 2.0
-
-
-class ResultTimeout(TimeoutError):
-    """No result arrived for a job within the time asked for."""
-
 
 def submit(
     image: Image,
@@ -88,16 +78,11 @@ def submit_many(
         _check_id(job_id, "job id")
     for each in set(target_list) - {None}:
         _check_options(student=student, target=each, top_n=top_n, sheet=sheet)
-    with app.producer_or_acquire() as producer:
-        for image, job_id, cell, each in zip(images, ids, cell_list, target_list, strict=True):
-            payload = make_payload(
-                read_image(image), job_id=job_id, student=student, target=each,
-                top_n=top_n, sheet=sheet, cell=cell, submitted_at=datetime.now(UTC),
-            )
-            app.send_task(GRADE_TASK, kwargs={"job": payload}, task_id=job_id,
-                          queue=GRADE_QUEUE, producer=producer)
-            if on_submitted is not None:
-                on_submitted(job_id)
+    send_jobs((make_payload(read_image(image), job_id=job_id, student=student, target=each,
+                            top_n=top_n, sheet=sheet, cell=cell)
+               for image, job_id, cell, each in zip(images, ids, cell_list, target_list,
+                                                    strict=True)),
+              on_sent=on_submitted)
     return ids
 
 
@@ -111,12 +96,12 @@ def submit_sheet(
 ) -> str:
     """Queue a whole sheet scan for grading; return its sheet id.
 
-    ``layout`` is a ``producer.sheets.layout.Layout`` or its dict form (``{"expect": "我你好"}``
+    ``layout`` is a ``scans.layout.Layout`` or its dict form (``{"expect": "我你好"}``
     and so on). A worker finds the grid and sends the written cells as ordinary jobs. The
     same scan, student and layout always get the same sheet id, so it is graded once.
     """
-    from producer.sheets.grade import new_sheet_id
-    from producer.sheets.layout import Layout, layout_from_dict
+    from scans.layout import Layout, layout_from_dict
+    from worker.sheet_dispatch import new_sheet_id
 
     _check_id(student, "student")
     spec = layout if isinstance(layout, Layout) else layout_from_dict(layout)
@@ -133,7 +118,7 @@ def submit_sheet(
 def sheet_result(sheet_id: str, timeout: float = 300.0) -> dict[str, Any]:
     """Wait for a sheet sent with ``submit_sheet``: the same object as `hanzi grade-sheet
     --json` prints (score, error, and every cell's verdict)."""
-    from producer.sheets.grade import collect_uploaded
+    from producer.sheets.collect import collect_uploaded
 
     deadline = _now() + timeout
     accepted = result(sheet_id, timeout=timeout)
@@ -142,38 +127,6 @@ def sheet_result(sheet_id: str, timeout: float = 300.0) -> dict[str, Any]:
                 "error": f"{accepted.get('error_type')}: {accepted.get('error')}", "cells": [],
                 "sheet_id": sheet_id, "practise": []}
     return collect_uploaded(accepted, timeout=max(0.001, deadline - _now())).to_dict()
-
-
-def result(job_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Wait for a job's result: the attempt as stored (``status`` ``done`` or ``failed``).
-
-    A failed job (not an image, no ink, unknown target...) is a result too, with ``error``
-    and ``error_type``; only waiting longer than ``timeout`` seconds raises ResultTimeout.
-    """
-    async_result = AsyncResult(job_id, app=app)
-    deadline = _now() + timeout
-    while True:
-        wait = min(RESULT_RECHECK_S, deadline - _now())
-        try:
-            value = async_result.get(timeout=max(wait, 0.001), propagate=False,
-                                     interval=RESULT_POLL_INTERVAL_S)
-            break
-        except CeleryTimeout:
-            if _now() >= deadline:
-                raise ResultTimeout(f"job {job_id}: no result after {timeout:g} s; is a "
-                                    f"worker running on {_broker()}?") from None
-    if async_result.successful():
-        return value
-    error = async_result.result
-    return {"job_id": job_id, "status": "failed", "error": str(error),
-            "error_type": type(error).__name__}
-
-
-def results(job_ids: Iterable[str], *, timeout: float = 60.0) -> Iterator[dict[str, Any]]:
-    """The results of ``job_ids`` in order, all within ``timeout`` seconds from now."""
-    deadline = _now() + timeout
-    for job_id in job_ids:
-        yield result(job_id, timeout=max(0.001, deadline - _now()))
 
 
 def read_image(image: Image) -> bytes:
@@ -213,11 +166,6 @@ def _check_id(value: Any, name: str) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > ID_MAX_LENGTH:
         raise InvalidJob(f"{name} must be a non-empty string of at most {ID_MAX_LENGTH} "
                          f"characters, got {value!r}")
-
-
-def _broker() -> str:
-    url = app.conf.broker_url or ""
-    return url.split("@")[-1]
 
 
 def _now() -> float:

@@ -9,6 +9,8 @@ The task finds the grid, records the sheet, and sends one ordinary grading job p
 cell; it answers at once with the sheet's cells and their job ids (or the sheet's ``error``:
 no grid, a grid that does not match the layout, an unreadable image). The worker that stores
 the sheet's last cell scores it. ``producer.client.sheet_result`` waits for all of it.
+Reading the scan is ``scans``, sending the cells ``worker.sheet_dispatch``: the worker never
+imports the client side.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 from hanzi_grader import database
 from hanzi_grader.errors import InvalidJob, TransientError
 from hanzi_grader.settings import get_settings
+from scans.layout import layout_from_dict
 from worker.app import GRADE_QUEUE, SHEET_TASK, app
 from worker.jobs import ID_MAX_LENGTH, decode_image
+from worker.sheet_dispatch import dispatch_sheet
 
 FIELDS = {"student", "image", "layout", "source"}
 
@@ -38,9 +42,6 @@ def accept_sheet(payload: Any, *, sheet_id: str) -> dict[str, Any]:
     A malformed message raises InvalidJob or LayoutError (the task fails with that message);
     a sheet that cannot be graded is an answer with ``error`` set, stored as a failed sheet.
     """
-    from producer.sheets.grade import dispatch_sheet
-    from producer.sheets.layout import layout_from_dict
-
     if not isinstance(payload, dict):
         raise InvalidJob(f"sheet {sheet_id}: the message must be a JSON object, got "
                          f"{type(payload).__name__}")

@@ -1,10 +1,7 @@
-"""Bulk grading of scanned practice sheets.
+"""Bulk grading of scanned practice sheets, on the client side.
 
-The image side needs only NumPy, SciPy and Pillow, so the producer and the worker both use it
-without TensorFlow: ``layout`` (what each cell expects), ``paper`` (a scan with its lighting
-divided out), ``geometry``, ``grid`` (finding the cell corners), ``cells`` (guides removed,
-blank cells told apart), ``analysis`` (the three together), ``annotate`` and ``summary`` (what
-a teacher looks at) and ``generate`` (synthetic sheets with their truth). ``grade`` sends a
-sheet's cells through the ordinary job queue; ``cli`` is ``hanzi grade-sheet`` and
-``hanzi make-sheets``.
+Reading a scan is ``scans`` (shared with the worker); sending a sheet's cells is
+``worker.sheet_dispatch``. Here: ``collect`` (waiting for the cells' verdicts and scoring the
+sheet), ``annotate`` and ``summary`` (what a teacher looks at), ``generate`` (synthetic sheets
+with their truth) and ``cli`` (``hanzi grade-sheet`` and ``hanzi make-sheets``).
 """

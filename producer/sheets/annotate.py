@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from producer.sheets.analysis import SheetAnalysis
+from producer.sheets.collect import SheetResult
 from producer.sheets.fonts import cjk_font
-from producer.sheets.grade import SheetResult
+from scans.analysis import SheetAnalysis
 
 GREEN, RED, AMBER, GREY = (0, 160, 70), (215, 30, 30), (240, 150, 0), (140, 140, 140)
 VERDICT_COLOURS = {

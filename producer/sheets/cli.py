@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from producer.cli import _guarded, image_files
-from producer.sheets.layout import (
+from producer.cli_shared import guarded, image_files
+from scans.layout import (
     GRID_STYLES,
     Layout,
     LayoutError,
@@ -64,7 +64,7 @@ def grade_sheet(paths: tuple[Path, ...], layout_file: Path | None, expect: str |
     layout = _layout(layout_file, expect, columns, model_columns, grid)
     files = sheet_files(paths, out)
     students = _students(files, student, students_csv)
-    results = _guarded(lambda: _grade_with_a_worker(files, students, layout, out, timeout,
+    results = guarded(lambda: _grade_with_a_worker(files, students, layout, out, timeout,
                                                      as_json))
     from producer.sheets.summary import write_csv, write_overview
 
@@ -225,7 +225,8 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
     """
     from tqdm import tqdm
 
-    from producer.sheets.grade import SheetResult, collect_sheet, dispatch_sheet
+    from producer.sheets.collect import SheetResult, collect_sheet
+    from worker.sheet_dispatch import dispatch_sheet
 
     dispatched = []
     with tqdm(total=len(files), unit="sheet", file=sys.stderr, desc="reading sheets") as bar:
@@ -262,7 +263,7 @@ def _annotate(path: Path, sheet, result, out: Path, names: set[str]) -> Path:
     from hanzi_grader import sheets as sheet_rows
     from hanzi_grader.errors import InvalidImage
     from producer.sheets.annotate import write_annotated
-    from producer.sheets.paper import Page
+    from scans.paper import Page
 
     try:
         scan = Page.open(path).rgb

@@ -31,8 +31,8 @@ from models.training.samples import incomplete_sample
 from models.training.strokes import shared_stroke_data
 from models.training.synth import HandwritingStyle, prepared_character, render_character
 from producer.sheets.fonts import cjk_font
-from producer.sheets.geometry import apply_homography, fit_homography, warp
-from producer.sheets.layout import Layout, layout_from_dict
+from scans.geometry import apply_homography, fit_homography, warp
+from scans.layout import Layout, layout_from_dict
 
 # Common characters, most frequent first; the ones the stroke data lacks are skipped.
 COMMON = (

@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from producer.sheets.annotate import AMBER, GREEN, RED
+from producer.sheets.collect import SheetResult
 from producer.sheets.fonts import cjk_font
-from producer.sheets.grade import SheetResult
 
 CSV_COLUMNS = ("student", "sheet", "score", "weakest characters", "error", "sheet_id",
                "annotated")

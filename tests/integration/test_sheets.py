@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from producer.sheets.analysis import analyse_sheet
 from producer.sheets.annotate import VERDICT_COLOURS, header_height, outline_middle
-from producer.sheets.layout import layout_from_expect
-from producer.sheets.paper import Page
+from scans.analysis import analyse_sheet
+from scans.layout import layout_from_expect
+from scans.paper import Page
 from tests.integration.conftest import ROOT, hanzi
 from tests.producer.sheets.conftest import make_sheet
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)

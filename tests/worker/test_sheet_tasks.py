@@ -12,11 +12,10 @@ from PIL import Image
 from hanzi_grader import database
 from hanzi_grader.errors import InvalidJob
 from hanzi_grader.schema import Sheet
-from producer import client
-from producer.sheets.layout import LayoutError
+from scans.layout import LayoutError
 from tests.producer.sheets.conftest import make_sheet
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
-from worker import sheet_tasks, tasks
+from worker import sheet_dispatch, sheet_tasks, tasks
 from worker.jobs import make_payload
 
 LAYOUT = {"expect": "永水", "columns": 4}
@@ -35,14 +34,13 @@ def sent(monkeypatch) -> list[dict]:
     """The cell jobs the task sends, captured instead of going to a broker."""
     jobs: list[dict] = []
 
-    def submit_many(images, **options):
-        for i, image in enumerate(images):
-            jobs.append({"image": image, "job_id": options["job_ids"][i],
-                         "cell": options["cells"][i], "target": options["targets"][i],
-                         "student": options["student"], "sheet": options["sheet"]})
-        return options["job_ids"]
+    def send_jobs(payloads, on_sent=None):
+        for payload in payloads:
+            jobs.append({"image": base64.b64decode(payload["image"]), "job_id": payload["job_id"],
+                         "cell": tuple(payload["cell"]), "target": payload["target"],
+                         "student": payload["student"], "sheet": payload["sheet"]})
 
-    monkeypatch.setattr(client, "submit_many", submit_many)
+    monkeypatch.setattr(sheet_dispatch, "send_jobs", send_jobs)
     return jobs
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from producer.sheets.generate import Artefacts, GeneratedSheet, SheetDesign, generate_sheet
-from producer.sheets.layout import layout_from_dict
+from scans.layout import layout_from_dict
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
 
 EXPECT = "我你好他们"

@@ -7,17 +7,17 @@ import csv
 import numpy as np
 from PIL import Image
 
-from producer.sheets.analysis import analyse_sheet
 from producer.sheets.annotate import (
     VERDICT_COLOURS,
     annotate,
     header_height,
     outline_middle,
 )
-from producer.sheets.grade import CellResult, SheetResult
-from producer.sheets.layout import layout_from_dict
-from producer.sheets.paper import Page
+from producer.sheets.collect import CellResult, SheetResult
 from producer.sheets.summary import write_csv, write_overview
+from scans.analysis import analyse_sheet
+from scans.layout import layout_from_dict
+from scans.paper import Page
 
 VERDICTS = ["correct", "wrong_character", "incomplete_or_unclear", "blank", "unknown", "failed"]
 

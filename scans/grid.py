@@ -23,8 +23,8 @@ import numpy as np
 from scipy import ndimage
 
 from hanzi_grader.errors import HanziError
-from producer.sheets.geometry import apply_homography, fit_homography, fit_line, intersect, warp
-from producer.sheets.paper import Page
+from scans.geometry import apply_homography, fit_homography, fit_line, intersect, warp
+from scans.paper import Page
 
 COARSE_SIDE = 900  # the connected-component search runs on a copy about this size
 MIN_CELL_PX = 16  # rectified pixels: closer lines are one line

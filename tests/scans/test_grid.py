@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from producer.sheets.analysis import LayoutMismatch, analyse_sheet
 from producer.sheets.generate import Artefacts
-from producer.sheets.geometry import fit_homography, quad_iou
-from producer.sheets.grid import GridNotFound, find_grid
-from producer.sheets.layout import layout_from_expect
-from producer.sheets.paper import Page
+from scans.analysis import LayoutMismatch, analyse_sheet
+from scans.geometry import fit_homography, quad_iou
+from scans.grid import GridNotFound, find_grid
+from scans.layout import layout_from_expect
+from scans.paper import Page
 
 HARSH = Artefacts(rotation=-7.0, perspective=0.02, blur=1.0, noise=10.0, jpeg_quality=40,
                   shadow=0.5, tint=(246, 240, 226))

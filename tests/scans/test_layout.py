@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from producer.sheets.layout import (
+from scans.layout import (
     CellSpec,
     LayoutError,
     layout_from_dict,

@@ -7,15 +7,15 @@ import pytest
 
 from hanzi_grader.errors import InvalidImage
 from models.preprocessing import preprocess
-from producer.sheets.analysis import analyse_sheet
-from producer.sheets.cells import (
+from scans.analysis import analyse_sheet
+from scans.cells import (
     Guides,
     darkness_to_pixels,
     remove_guides,
     stretch_faint_ink,
 )
-from producer.sheets.layout import layout_from_dict
-from producer.sheets.paper import Page
+from scans.layout import layout_from_dict
+from scans.paper import Page
 
 KINDS = {(0, 1): "blank", (1, 3): "blank", (2, 2): "blank", (0, 2): "correct",
          (1, 1): "wrong_character", (2, 4): "incomplete"}

@@ -9,10 +9,10 @@ import numpy as np
 from PIL import Image
 
 from hanzi_grader.errors import HanziError
-from producer.sheets.cells import CellImage, Guides, extract_cells
-from producer.sheets.grid import Grid, find_grid
-from producer.sheets.layout import CellSpec, Layout
-from producer.sheets.paper import Page
+from scans.cells import CellImage, Guides, extract_cells
+from scans.grid import Grid, find_grid
+from scans.layout import CellSpec, Layout
+from scans.paper import Page
 
 
 class LayoutMismatch(HanziError):

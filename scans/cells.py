@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from producer.sheets.grid import Grid
-from producer.sheets.paper import Page
+from scans.grid import Grid
+from scans.paper import Page
 
 MIN_SIDE, MAX_SIDE = 48, 128  # cell images are resampled to this range of sides
 GUIDE_MIN_CONTRAST = 0.02  # darkness a guide adds to the average cell, at the least
