@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hanzi_grader import database
-from hanzi_grader import sheets as sheet_rows
+from hanzi_grader import database, sheet_records
 from hanzi_grader.errors import InvalidImage, InvalidJob
 from hanzi_grader.settings import get_settings
 from scans.analysis import LayoutMismatch, SheetAnalysis, analyse_sheet
@@ -109,7 +108,7 @@ def dispatch_sheet(
         message = str(error)
         sheet.error = message if message.startswith(source) else f"{source}: {message}"
         with database.transaction() as session:
-            sheet_rows.fail_sheet(session=session, sheet_id=sheet_id, student=student,
+            sheet_records.fail_sheet(session=session, sheet_id=sheet_id, student=student,
                                   source=source, layout=layout.to_dict(), error=sheet.error)
         return sheet
     _send_cells(sheet)
@@ -124,11 +123,11 @@ def _send_cells(sheet: DispatchedSheet) -> None:
                   for c in cells}
     # Recorded before the cells are sent: the worker finishes the sheet with its last cell.
     with database.transaction() as session:
-        sheet_rows.start_sheet(session=session, sheet_id=sheet.sheet_id, student=sheet.student,
+        sheet_records.start_sheet(session=session, sheet_id=sheet.sheet_id, student=sheet.student,
                                source=sheet.source, layout=sheet.layout.to_dict(),
                                cells_sent=len(cells), blank_cells=blanks)
         if not cells:
-            sheet_rows.finish_sheet(session=session, sheet_id=sheet.sheet_id)
+            sheet_records.finish_sheet(session=session, sheet_id=sheet.sheet_id)
     if cells:
         send_jobs(make_payload(cell.png(), job_id=sheet.jobs[cell.spec.row, cell.spec.col],
                                student=sheet.student, target=cell.spec.expected,

@@ -18,7 +18,7 @@ from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
-from hanzi_grader import attempts, database, sheets
+from hanzi_grader import attempts, database, sheet_records
 from hanzi_grader.errors import HanziError, ModelUnavailable, TransientError
 from hanzi_grader.schema import Attempt
 from hanzi_grader.settings import get_settings
@@ -221,14 +221,14 @@ def _store(outcomes: list[grading.Outcome]) -> set[str]:
 
 
 def _finish_sheets(sheet_ids: set[str | None]) -> None:
-    """Score the sheets whose last cells this batch stored (see hanzi_grader.sheets)."""
+    """Score the sheets whose last cells this batch stored (see hanzi_grader.sheet_records)."""
     sheet_ids.discard(None)
     if not sheet_ids:
         return
 
     def finish() -> list[str]:
         with database.transaction() as session:
-            return sheets.finish_sheets(session=session, sheet_ids=sheet_ids)
+            return sheet_records.finish_sheets(session=session, sheet_ids=sheet_ids)
 
     try:
         finished = with_db_retries(finish)

@@ -259,8 +259,7 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
 def _annotate(path: Path, sheet, result, out: Path, names: set[str]) -> Path:
     import numpy as np
 
-    from hanzi_grader import database
-    from hanzi_grader import sheets as sheet_rows
+    from hanzi_grader import database, sheet_records
     from hanzi_grader.errors import InvalidImage
     from producer.sheets.annotate import write_annotated
     from scans.paper import Page
@@ -277,5 +276,5 @@ def _annotate(path: Path, sheet, result, out: Path, names: set[str]) -> Path:
     names.add(name)
     target = write_annotated(out / name, scan, sheet.analysis, result)
     with database.transaction() as session:
-        sheet_rows.set_annotated(session=session, sheet_id=sheet.sheet_id, path=str(target))
+        sheet_records.set_annotated(session=session, sheet_id=sheet.sheet_id, path=str(target))
     return target

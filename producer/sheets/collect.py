@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hanzi_grader import database
-from hanzi_grader import sheets as sheet_rows
+from hanzi_grader import database, sheet_records
 from producer import results
 from worker.sheet_dispatch import DispatchedSheet
 
-BLANK = sheet_rows.BLANK
+BLANK = sheet_records.BLANK
 FAILED = "failed"
 
 
@@ -98,7 +97,7 @@ def collect_sheet(sheet: DispatchedSheet, *, timeout: float = 300.0) -> SheetRes
                                         outcome))
     _score(result)
     with database.transaction() as session:
-        sheet_rows.finish_sheet(session=session, sheet_id=sheet.sheet_id)
+        sheet_records.finish_sheet(session=session, sheet_id=sheet.sheet_id)
     return result
 
 
@@ -127,7 +126,7 @@ def collect_uploaded(accepted: dict[str, Any], *, timeout: float = 300.0) -> She
 
 
 def _score(result: SheetResult) -> None:
-    result.score, result.practise = sheet_rows.score_sheet(
+    result.score, result.practise = sheet_records.score_sheet(
         [(c.expected, c.verdict) for c in result.cells if c.verdict != BLANK],
         [c.expected for c in result.cells if c.verdict == BLANK],
     )

@@ -1,4 +1,4 @@
-"""Sheets graded as a whole: recording one, scoring it once all its cells are stored.
+"""The sheets' records in the database: recording one, scoring it once all its cells are stored.
 
 A sheet goes ``grading`` (its cells are in the queue) -> ``done`` (every cell it sent has an
 attempt; the score and the characters to practise are set), or straight to ``failed`` when its
