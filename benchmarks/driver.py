@@ -91,7 +91,7 @@ def _use_in_this_process(env: dict[str, str]) -> None:
 
     from hanzi_grader.settings import get_settings
 
-    if "worker.app" in sys.modules:
+    if "hanzi_grader.worker.app" in sys.modules:
         raise RuntimeError("worker.app was imported before the deployment was set up")
     os.environ.update({k: v for k, v in env.items() if k.startswith("HANZI_")})
     get_settings.cache_clear()
@@ -178,13 +178,13 @@ def push(deployment: Deployment, worker: Worker, images: list[bytes], *, label: 
 
 def _send(images: list[bytes], job_ids: list[str], *, label: str, task: str | None,
           queue: str | None, on_submitted) -> None:
-    from producer import client
+    from hanzi_grader.producer import client
 
     if task is None:
         client.submit_many(images, student=label, job_ids=job_ids, on_submitted=on_submitted)
         return
-    from worker.app import app
-    from worker.jobs import make_payload
+    from hanzi_grader.worker.app import app
+    from hanzi_grader.worker.jobs import make_payload
 
     with app.producer_or_acquire() as producer:  # as submit_many does, to another task
         for image, job_id in zip(images, job_ids, strict=True):

@@ -25,7 +25,7 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
 def run(*, model_dir: Path, count: int, batch_size: int, passes: int = 3) -> dict[str, Any]:
     """Measure the bare model; the figures as a dict (see the module docstring)."""
-    from models.recognizer import Recognizer
+    from hanzi_grader.models.recognizer import Recognizer
 
     recognizer = Recognizer.load(model_dir)
     # The compiled forward pass the recognizer (and so the worker) runs: nothing else.

@@ -23,7 +23,7 @@ from benchmarks.services import Worker
 
 def lone(deployment: Deployment, *, count: int, seed: int = 5) -> list[float]:
     """Latencies (s) of ``count`` jobs sent one at a time to an idle worker."""
-    from producer import client
+    from hanzi_grader.producer import client
 
     rng = random.Random(seed)
     images = inputs.images(count)
@@ -42,7 +42,7 @@ def steady(deployment: Deployment, *, rate: float, seconds: float, seed: int = 7
            ) -> tuple[list[float], float]:
     """Latencies (s) of a Poisson stream at ``rate`` jobs/s for ``seconds``, and the rate
     actually offered (the producer may fall short of a high one)."""
-    from producer import client
+    from hanzi_grader.producer import client
 
     rng = random.Random(seed)
     count = max(1, round(rate * seconds))

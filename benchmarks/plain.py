@@ -13,9 +13,8 @@ import sys
 from typing import Any
 
 from celery_batches import SimpleRequest
-
-from worker import tasks
-from worker.app import app
+from hanzi_grader.worker import tasks
+from hanzi_grader.worker.app import app
 
 PLAIN_TASK = "hanzi.bench.grade_one"
 PLAIN_QUEUE = "hanzi.bench.plain"

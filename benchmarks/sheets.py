@@ -36,11 +36,11 @@ VERDICT_CLASSES = ("correct", "wrong_character", "incomplete_or_unclear", "blank
 
 def run(*, count: int, seed: int, verdicts: bool = True) -> dict[str, Any]:
     """Generate, analyse and (optionally) verify ``count`` sheets; the figures as a dict."""
-    from producer.sheets.generate import generate_sheet
-    from scans.analysis import analyse_sheet
-    from scans.geometry import quad_iou
-    from scans.layout import layout_from_dict
-    from scans.paper import Page
+    from hanzi_grader.producer.sheets.generate import generate_sheet
+    from hanzi_grader.scans.analysis import analyse_sheet
+    from hanzi_grader.scans.geometry import quad_iou
+    from hanzi_grader.scans.layout import layout_from_dict
+    from hanzi_grader.scans.paper import Page
 
     sheets: list[dict[str, Any]] = []
     to_verify: list[tuple[bytes, str, str]] = []  # (cell png, target, true verdict)
@@ -114,8 +114,9 @@ def _image_figures(sheets: list[dict], blank_pairs: list[tuple[str, bool]]) -> d
 
 def _verdict_figures(to_verify: list[tuple[bytes, str, str]],
                      blank_pairs: list[tuple[str, bool]]) -> dict[str, Any]:
+    from hanzi_grader.models.recognizer import Recognizer
+
     from hanzi_grader.settings import get_settings
-    from models.recognizer import Recognizer
 
     recognizer = Recognizer.load(get_settings().model_dir)
     predicted: list[str] = []

@@ -15,7 +15,8 @@ import click
 
 from hanzi_grader import __version__
 
-# command name -> ("module:attribute" of a click command, one-line help for `hanzi --help`)
+# command name -> ("module:attribute" of a click command, the module under hanzi_grader;
+#                  one-line help for `hanzi --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "recognize": ("models.cli:recognize", "Print the n most likely characters of each image."),
     "verify": ("models.cli:verify", "Check images against their target characters."),
@@ -31,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("producer.cli:demo", "Run the whole path on the example images."),
     "grade-sheet": ("producer.sheets.cli:grade_sheet", "Grade scanned practice sheets."),
     "make-sheets": ("producer.sheets.cli:make_sheets", "Write synthetic scanned sheets."),
-    "db": ("hanzi_grader.database:db", "Database schema commands (upgrade, downgrade)."),
+    "db": ("database:db", "Database schema commands (upgrade, downgrade)."),
 }
 
 
@@ -45,7 +46,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module_name, attr = COMMANDS[cmd_name][0].split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(f"hanzi_grader.{module_name}"), attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing must not import the commands (that would import TensorFlow for --help).

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 from alembic import command
@@ -20,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hanzi_grader.settings import get_settings
+from hanzi_grader.settings import get_settings, subpackage_dir
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = subpackage_dir("migrations")
 SQLITE_BUSY_TIMEOUT_S = 30
 
 

@@ -25,6 +25,7 @@ the prefetch); ``visibility_timeout`` must exceed the longest batch plus that wa
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -32,8 +33,20 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL_DIR = PACKAGE_ROOT / "models" / "bundle"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # in a checkout: the repository
+
+
+def subpackage_dir(name: str) -> Path:
+    """The folder of ``hanzi_grader.<name>``, found without importing it: in a checkout the
+    repository's top-level folder (``models/``...), once installed ``hanzi_grader/<name>/``
+    (pyproject.toml's package-dir maps one to the other)."""
+    spec = importlib.util.find_spec(f"hanzi_grader.{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"hanzi_grader.{name} is not installed; run `make install`")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+SHIPPED_MODEL_DIR = subpackage_dir("models") / "bundle"
 
 
 GPU_FLUSH_EVERY = 64

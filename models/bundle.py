@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from hanzi_grader.models.charset import CLASSES, CLASSES_SHA256, LEVEL1_COUNT
+from hanzi_grader.models.verifier import StrokeTemplates, Thresholds, build_templates
 
 from hanzi_grader.errors import InvalidImage, ModelUnavailable
-from models.charset import CLASSES, CLASSES_SHA256, LEVEL1_COUNT
-from models.verifier import StrokeTemplates, Thresholds, build_templates
 
 if TYPE_CHECKING:
     import keras
@@ -144,7 +144,7 @@ def save_bundle(
     outside_templates: np.ndarray | None = None,
 ) -> Path:
     """Write a bundle directory (replacing the three files if present) and return its path."""
-    from models.melnyk_net import EMBEDDING_LAYER, input_size_of
+    from hanzi_grader.models.melnyk_net import EMBEDDING_LAYER, input_size_of
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -291,10 +291,9 @@ def _load_templates(
 
 
 def _load_model(path: Path, manifest: Manifest) -> keras.Model:
+    import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
     import keras
-
-    import models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
-    from models.melnyk_net import EMBEDDING_LAYER, input_size_of
+    from hanzi_grader.models.melnyk_net import EMBEDDING_LAYER, input_size_of
 
     try:
         model = keras.saving.load_model(path, compile=False)
@@ -324,9 +323,8 @@ def load_bundle(path: Path | str) -> Bundle:
 def render_printed(char: str, size: int) -> np.ndarray:
     """``char`` drawn in the Kai font and preprocessed to ``size``; ``InvalidImage`` if the font
     lacks it."""
+    from hanzi_grader.models.preprocessing import preprocess
     from PIL import Image, ImageDraw, ImageFont
-
-    from models.preprocessing import preprocess
 
     if not KAI_FONT.is_file():
         raise ModelUnavailable(f"font {KAI_FONT} is needed to make an untrained bundle")
@@ -383,8 +381,7 @@ def create_untrained_bundle(
     ones.
     """
     import keras
-
-    from models.melnyk_net import build_model, embedding_model, get_architecture
+    from hanzi_grader.models.melnyk_net import build_model, embedding_model, get_architecture
 
     keras.utils.set_random_seed(seed)
     spec = get_architecture(arch)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from hanzi_grader.models.melnyk_net import EMBEDDING_LAYER, LAST_CONV_LAYER, PREDICTIONS_LAYER
 from PIL import Image
-
-from models.melnyk_net import EMBEDDING_LAYER, LAST_CONV_LAYER, PREDICTIONS_LAYER
 
 
 def feature_model(model: keras.Model) -> keras.Model:

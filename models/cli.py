@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
+from hanzi_grader.models.results import Recognition
 
 from hanzi_grader.errors import ModelUnavailable
-from models.results import Recognition
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CHUNK = 64  # images per forward pass
@@ -72,7 +72,7 @@ def import_tensorflow_quietly() -> None:
 def load_recognizer(model_dir: Path | None):
     """The recognizer, or a one-line error and exit status 2; warns loudly if untrained."""
     import_tensorflow_quietly()
-    from models.recognizer import Recognizer
+    from hanzi_grader.models.recognizer import Recognizer
 
     try:
         recognizer = Recognizer.load(model_dir)
@@ -122,7 +122,7 @@ def human_recognition(path: Path, recognition: Recognition, trained: bool) -> st
 
 
 def write_cam(recognizer, path: Path, recognition: Recognition, cam_dir: Path, index: int) -> Path:
-    from models.charset import index_of
+    from hanzi_grader.models.charset import index_of
 
     cam_dir.mkdir(parents=True, exist_ok=True)
     out = cam_dir / f"{index:04d}-{path.stem}-cam.png"
@@ -271,7 +271,7 @@ def verify(
 def model_summary(arch: str, classes: int) -> None:
     """Print the Keras summary of an architecture."""
     import_tensorflow_quietly()
-    from models.melnyk_net import ARCHITECTURES, build_model
+    from hanzi_grader.models.melnyk_net import ARCHITECTURES, build_model
 
     if arch not in ARCHITECTURES:
         raise click.BadParameter(

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from hanzi_grader.models.bundle import Bundle, Manifest, load_bundle
+from hanzi_grader.models.cam import activation_map, feature_model, overlay
+from hanzi_grader.models.charset import LEVEL1_COUNT, char_of, index_of
+from hanzi_grader.models.melnyk_net import embedding_model
+from hanzi_grader.models.preprocessing import ImageSource, load_image, preprocess
+from hanzi_grader.models.results import Candidate, Recognition
+from hanzi_grader.models.verifier import decide_verdict, is_unknown, l2_normalize
 from PIL import Image
 
 from hanzi_grader.errors import HanziError, InvalidTarget
 from hanzi_grader.settings import get_settings
-from models.bundle import Bundle, Manifest, load_bundle
-from models.cam import activation_map, feature_model, overlay
-from models.charset import LEVEL1_COUNT, char_of, index_of
-from models.melnyk_net import embedding_model
-from models.preprocessing import ImageSource, load_image, preprocess
-from models.results import Candidate, Recognition
-from models.verifier import decide_verdict, is_unknown, l2_normalize
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-
-from models.results import Verdict
+from hanzi_grader.models.results import Verdict
 
 
 def l2_normalize(vectors: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:

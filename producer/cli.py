@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from hanzi_grader.producer.cli_shared import IMAGE_SUFFIXES, fail, guarded, image_files
+from hanzi_grader.producer.workers import running_worker
 
 from hanzi_grader.settings import PACKAGE_ROOT, get_settings, redact_url
-from producer.cli_shared import IMAGE_SUFFIXES, fail, guarded, image_files
-from producer.workers import running_worker
 
 EXAMPLES_DIR = PACKAGE_ROOT / "examples"
 DEMO_SHEET = EXAMPLES_DIR / "sheets" / "li-ming_week3.jpg"
@@ -54,8 +54,9 @@ def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int
                                                  top_n=top_n, sheet=sheet, job_id=job_id))
         _print_submitted(files, job_ids, as_json=as_json)
         return
+    from hanzi_grader.producer.workers import grading_workers
+
     from hanzi_grader import database
-    from producer.workers import grading_workers
 
     log_path = get_settings().home / "worker.log"
 
@@ -121,8 +122,8 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
 
 def _demo_sheet(out: Path, timeout: float, worker: subprocess.Popen, log_path: Path) -> None:
     """Grade the example practice sheet through the same worker; print its score."""
-    from producer.sheets.cli import grade_files
-    from scans.layout import load_layout
+    from hanzi_grader.producer.sheets.cli import grade_files
+    from hanzi_grader.scans.layout import load_layout
 
     scan, layout = DEMO_SHEET, load_layout(DEMO_SHEET_LAYOUT)
     student = scan.stem.split("_")[0]
@@ -181,9 +182,8 @@ def sheet_grid(path: Path) -> str | None:
             if max(image.size) < SHEET_MIN_SIDE:
                 return None
         import numpy as np
-
-        from scans.grid import find_grid
-        from scans.paper import Page
+        from hanzi_grader.scans.grid import find_grid
+        from hanzi_grader.scans.paper import Page
 
         with np.errstate(all="ignore"):  # strokes make degenerate "lines": no warnings
             grid = find_grid(Page.open(path))
@@ -196,7 +196,7 @@ def sheet_grid(path: Path) -> str | None:
 
 def target_from_name(path: Path) -> str | None:
     """The target character a file name announces (``永.png``, ``03_永.png``), if any."""
-    from models.charset import is_known
+    from hanzi_grader.models.charset import is_known
 
     last = path.stem.replace("-", "_").split("_")[-1]
     return last if is_known(last) else None
@@ -204,9 +204,8 @@ def target_from_name(path: Path) -> str | None:
 
 def _submit_files(files: Sequence[Path], *, student: str, target: str | None, top_n: int = 5,
                   sheet: str | None = None, job_id: str | None = None) -> list[str]:
+    from hanzi_grader.producer import client
     from tqdm import tqdm
-
-    from producer import client
 
     with tqdm(total=len(files), unit="image", disable=len(files) < 10, file=sys.stderr,
               desc="submitting") as bar:
@@ -218,9 +217,8 @@ def _submit_files(files: Sequence[Path], *, student: str, target: str | None, to
 def _collect(job_ids: Sequence[str], *, timeout: float,
              worker: subprocess.Popen | None = None,
              log_path: Path | None = None) -> list[dict[str, Any]]:
+    from hanzi_grader.producer import client
     from tqdm import tqdm
-
-    from producer import client
 
     deadline = time.monotonic() + timeout
     outcomes = []

@@ -2,7 +2,7 @@
 
 For a learning platform's back end::
 
-    from producer.client import submit, result
+    from hanzi_grader.producer.client import submit, result
     job_id = submit(png_bytes, student="s-42", target="永")
     outcome = result(job_id, timeout=30)   # {"status": "done", "verdict": "correct", ...}
 
@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from hanzi_grader.models.charset import is_known
+from hanzi_grader.producer.results import ResultTimeout, result, results
+from hanzi_grader.worker.app import GRADE_QUEUE, SHEET_TASK, app
+from hanzi_grader.worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
+from hanzi_grader.worker.sending import send_jobs
+
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
-from models.charset import is_known
-from producer.results import ResultTimeout, result, results
-from worker.app import GRADE_QUEUE, SHEET_TASK, app
-from worker.jobs import DEFAULT_TOP_N, ID_MAX_LENGTH, MAX_TOP_N, make_payload
-from worker.sending import send_jobs
 
 __all__ = ["ResultTimeout", "result", "results", "sheet_result", "submit", "submit_many",
            "submit_sheet"]
@@ -100,8 +101,8 @@ def submit_sheet(
     and so on). A worker finds the grid and sends the written cells as ordinary jobs. The
     same scan, student and layout always get the same sheet id, so it is graded once.
     """
-    from scans.layout import Layout, layout_from_dict
-    from worker.sheet_dispatch import new_sheet_id
+    from hanzi_grader.scans.layout import Layout, layout_from_dict
+    from hanzi_grader.worker.sheet_dispatch import new_sheet_id
 
     _check_id(student, "student")
     spec = layout if isinstance(layout, Layout) else layout_from_dict(layout)
@@ -118,7 +119,7 @@ def submit_sheet(
 def sheet_result(sheet_id: str, timeout: float = 300.0) -> dict[str, Any]:
     """Wait for a sheet sent with ``submit_sheet``: the same object as `hanzi grade-sheet
     --json` prints (score, error, and every cell's verdict)."""
-    from producer.sheets.collect import collect_uploaded
+    from hanzi_grader.producer.sheets.collect import collect_uploaded
 
     deadline = _now() + timeout
     accepted = result(sheet_id, timeout=timeout)

@@ -13,8 +13,7 @@ from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
-
-from worker.app import app
+from hanzi_grader.worker.app import app
 
 RESULT_POLL_INTERVAL_S = 0.2
 # Celery's Redis backend waits for a result's publication, which is now and then missed

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from hanzi_grader.worker.presence import embedded_worker_running
 
 from hanzi_grader.settings import get_settings, redact_url
-from worker.presence import embedded_worker_running
 
 PING_TIMEOUT_S = 3.0  # a prefork worker's main process answers at once, even mid-batch
 WORKER_STOP_TIMEOUT_S = 30
@@ -33,7 +33,7 @@ class NoWorker(click.ClickException):
 
 def broker_workers(timeout: float = PING_TIMEOUT_S) -> list[str]:
     """The names of the workers that answer a ping on the configured (real) broker."""
-    from worker.app import app
+    from hanzi_grader.worker.app import app
 
     replies = app.control.ping(timeout=timeout, limit=1)
     return [name for reply in replies for name in reply]

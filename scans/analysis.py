@@ -6,13 +6,13 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from hanzi_grader.scans.cells import CellImage, Guides, extract_cells
+from hanzi_grader.scans.grid import Grid, find_grid
+from hanzi_grader.scans.layout import CellSpec, Layout
+from hanzi_grader.scans.paper import Page
 from PIL import Image
 
 from hanzi_grader.errors import HanziError
-from scans.cells import CellImage, Guides, extract_cells
-from scans.grid import Grid, find_grid
-from scans.layout import CellSpec, Layout
-from scans.paper import Page
 
 
 class LayoutMismatch(HanziError):

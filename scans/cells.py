@@ -19,10 +19,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from hanzi_grader.scans.grid import Grid
+from hanzi_grader.scans.paper import Page
 from scipy import ndimage
-
-from scans.grid import Grid
-from scans.paper import Page
 
 MIN_SIDE, MAX_SIDE = 48, 128  # cell images are resampled to this range of sides
 GUIDE_MIN_CONTRAST = 0.02  # darkness a guide adds to the average cell, at the least

@@ -20,11 +20,11 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from hanzi_grader.scans.geometry import apply_homography, fit_homography, fit_line, intersect, warp
+from hanzi_grader.scans.paper import Page
 from scipy import ndimage
 
 from hanzi_grader.errors import HanziError
-from scans.geometry import apply_homography, fit_homography, fit_line, intersect, warp
-from scans.paper import Page
 
 COARSE_SIDE = 900  # the connected-component search runs on a copy about this size
 MIN_CELL_PX = 16  # rectified pixels: closer lines are one line

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hanzi_grader.models.charset import is_known
+
 from hanzi_grader.errors import HanziError
-from models.charset import is_known
 
 GRID_STYLES = ("auto", "tian", "mi", "square")
 NOT_GRADED = frozenset(".·_ 　")  # cell markers in ``cells`` rows for "nothing expected here"

@@ -14,11 +14,11 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from hanzi_grader.models.preprocessing import ImageSource, load_image
 from PIL import Image, ImageOps
 from scipy import ndimage
 
 from hanzi_grader.errors import InvalidImage
-from models.preprocessing import ImageSource, load_image
 
 # The paper estimate must see past the widest patch of ink (a thick brush stroke crossing
 # another): its window is this share of the page's long side.

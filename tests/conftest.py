@@ -47,6 +47,6 @@ def char_image():
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
     """An untrained melnyk-tiny-32 bundle (with the Unknown output) in a temporary folder."""
-    from models.bundle import create_untrained_bundle
+    from hanzi_grader.models.bundle import create_untrained_bundle
 
     return create_untrained_bundle(tmp_path_factory.mktemp("bundle") / "tiny", "melnyk-tiny-32")

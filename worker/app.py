@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 def make_app(settings: Settings) -> Celery:
     """A Celery app configured from ``settings``."""
-    app = Celery("hanzi_grader", include=["worker.tasks", "worker.sheet_tasks"])
+    app = Celery("hanzi_grader",
+                 include=["hanzi_grader.worker.tasks", "hanzi_grader.worker.sheet_tasks"])
     app.conf.update(celery_config(settings))
     return app
 
@@ -99,8 +100,9 @@ app = make_app(get_settings())
 def _prepare_pool_process(**_kwargs) -> None:
     # Runs in each pool process right after the fork: connections made by the parent are
     # not ours to use, and the model is loaded here, once, before the first batch.
+    from hanzi_grader.worker.grading import load_recognizer
+
     from hanzi_grader.database import forget_engines
-    from worker.grading import load_recognizer
 
     forget_engines()
     _one_gpu_per_process()

@@ -32,7 +32,7 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
     if migrate if migrate is not None else settings.database_url is None:
         _migrate()
 
-    from worker.app import GRADE_QUEUE, app
+    from hanzi_grader.worker.app import GRADE_QUEUE, app
 
     click.echo(
         f"hanzi worker: broker {redact_url(app.conf.broker_url)}, database "
@@ -50,7 +50,7 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
         app.worker_main(argv)
         return
     # The embedded broker cannot answer a ping: the lock tells commands a worker is running.
-    from worker.presence import worker_lock
+    from hanzi_grader.worker.presence import worker_lock
 
     with worker_lock(settings):
         app.worker_main(argv)

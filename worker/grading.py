@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from hanzi_grader.models.results import Recognition, Verdict
+from hanzi_grader.worker.jobs import Job, parse_job, salvage
+
 from hanzi_grader import errors
 from hanzi_grader.attempts import DONE, FAILED, attempt_to_dict
 from hanzi_grader.errors import HanziError, ModelUnavailable
 from hanzi_grader.schema import Attempt
 from hanzi_grader.settings import get_settings
-from models.results import Recognition, Verdict
-from worker.jobs import Job, parse_job, salvage
 
 if TYPE_CHECKING:
-    from models.recognizer import Recognizer
+    from hanzi_grader.models.recognizer import Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def load_recognizer() -> Recognizer:
     """This process's recognizer, loaded on first use and kept (one per process)."""
     global _recognizer
     if _recognizer is None:
-        from models.recognizer import Recognizer
+        from hanzi_grader.models.recognizer import Recognizer
 
         started = time.monotonic()
         _recognizer = Recognizer.load(get_settings().model_dir)

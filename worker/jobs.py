@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hanzi_grader.models.charset import is_known
+
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
-from models.charset import is_known
 
 ID_MAX_LENGTH = 64  # the width of the id columns in hanzi_grader.schema
 MAX_TOP_N = 100

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from worker.app import GRADE_QUEUE, GRADE_TASK, app
+from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, app
 
 
 def send_jobs(payloads: Iterable[dict[str, Any]],

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hanzi_grader.scans.analysis import LayoutMismatch, SheetAnalysis, analyse_sheet
+from hanzi_grader.scans.grid import GridNotFound
+from hanzi_grader.scans.layout import Layout
+from hanzi_grader.scans.paper import Page
+from hanzi_grader.worker.jobs import make_payload
+from hanzi_grader.worker.sending import send_jobs
 
 from hanzi_grader import database, sheet_records
 from hanzi_grader.errors import InvalidImage, InvalidJob
 from hanzi_grader.settings import get_settings
-from scans.analysis import LayoutMismatch, SheetAnalysis, analyse_sheet
-from scans.grid import GridNotFound
-from scans.layout import Layout
-from scans.paper import Page
-from worker.jobs import make_payload
-from worker.sending import send_jobs
 
 SHEET_ID_MAX = 56  # a cell's job id adds 7 characters and must fit the 64 of the id columns
 

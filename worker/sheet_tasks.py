@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hanzi_grader.scans.layout import layout_from_dict
+from hanzi_grader.worker.app import GRADE_QUEUE, SHEET_TASK, app
+from hanzi_grader.worker.jobs import ID_MAX_LENGTH, decode_image
+from hanzi_grader.worker.sheet_dispatch import dispatch_sheet
+
 from hanzi_grader import database
 from hanzi_grader.errors import InvalidJob, TransientError
 from hanzi_grader.settings import get_settings
-from scans.layout import layout_from_dict
-from worker.app import GRADE_QUEUE, SHEET_TASK, app
-from worker.jobs import ID_MAX_LENGTH, decode_image
-from worker.sheet_dispatch import dispatch_sheet
 
 FIELDS = {"student", "image", "layout", "source"}
 

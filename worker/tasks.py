@@ -17,15 +17,15 @@ from typing import Any, TypeVar
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
+from hanzi_grader.worker import grading, reporting
+from hanzi_grader.worker.acks import acknowledge_all
+from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, app
+from hanzi_grader.worker.reporting import JobResult
 
 from hanzi_grader import attempts, database, sheet_records
 from hanzi_grader.errors import HanziError, ModelUnavailable, TransientError
 from hanzi_grader.schema import Attempt
 from hanzi_grader.settings import get_settings
-from worker import grading, reporting
-from worker.acks import acknowledge_all
-from worker.app import GRADE_QUEUE, GRADE_TASK, app
-from worker.reporting import JobResult
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -44,12 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
-
-from models.charset import CLASSES, LEVEL1_COUNT, UNKNOWN_INDEX
-from models.training.config import CalibrationConfig
-from models.training.probes import VerificationSet, make_verification_set
-from models.training.scoring import (
+from hanzi_grader.models.charset import CLASSES, LEVEL1_COUNT, UNKNOWN_INDEX
+from hanzi_grader.models.training.config import CalibrationConfig
+from hanzi_grader.models.training.probes import VerificationSet, make_verification_set
+from hanzi_grader.models.training.scoring import (
     Outputs,
     forward,
     gaps_of,
@@ -57,8 +55,8 @@ from models.training.scoring import (
     similarities,
     verifier_rates,
 )
-from models.training.thresholds import threshold_allowing, threshold_for_false_accept
-from models.verifier import (
+from hanzi_grader.models.training.thresholds import threshold_allowing, threshold_for_false_accept
+from hanzi_grader.models.verifier import (
     StrokeTemplates,
     Thresholds,
     build_stroke_templates,
@@ -67,6 +65,7 @@ from models.verifier import (
     match_scores,
     unknown_scores,
 )
+from tqdm import tqdm
 
 # Seeds of the synthetic sets: distinct from every training run's (which count up from 0 in
 # steps of 1000 per restart), so no calibration or template image was ever trained on.
@@ -92,7 +91,7 @@ def template_images(
 ) -> np.ndarray:
     """(3755 * per_class, size, size, 1) renders in the training style, class by class; a
     ``real_fraction`` of them the training writers' trajectories."""
-    from models.training.samples import SampleGenerator
+    from hanzi_grader.models.training.samples import SampleGenerator
 
     generator = SampleGenerator(seed=seed, size=size, unknown_fraction=0.0,
                                 real_fraction=real_fraction,
@@ -117,8 +116,8 @@ def make_templates(model: Any, size: int, cfg: CalibrationConfig) -> tuple[np.nd
 def make_outside_templates(model: Any, size: int, cfg: CalibrationConfig) -> np.ndarray:
     """(n, dim) templates of the characters outside the 3755 from ``cfg.outside_renders``
     fresh renders of each (characters no render of which has ink are left out)."""
-    from models.training.samples import SampleGenerator
-    from models.training.unknowns import other_characters
+    from hanzi_grader.models.training.samples import SampleGenerator
+    from hanzi_grader.models.training.unknowns import other_characters
 
     chars = other_characters()
     generator = SampleGenerator(classes=chars, seed=OUTSIDE_TEMPLATE_SEED, size=size,
@@ -140,9 +139,10 @@ def make_outside_templates(model: Any, size: int, cfg: CalibrationConfig) -> np.
 
 def _render_stroke_job(job: tuple[int, int, int, int]) -> np.ndarray | None:
     """One preprocessed pen render of class ``job[0]`` without stroke ``job[1]`` (-1: none)."""
+    from hanzi_grader.models.preprocessing import preprocess
+    from hanzi_grader.models.training.synth import render_character
+
     from hanzi_grader.errors import InvalidImage
-    from models.preprocessing import preprocess
-    from models.training.synth import render_character
 
     label, stroke, index, size = job
     rng = np.random.default_rng([STROKE_TEMPLATE_SEED, label, stroke + 1, index])
@@ -160,7 +160,7 @@ def _stroke_jobs(
     """(class, stroke left out or -1 for none, render index, size) for each render a round of
     classes needs: ``reference`` whole renders and ``per`` for each stroke left out; a
     one-stroke character has nothing to leave out and still be a character."""
-    from models.training.synth import prepared_character
+    from hanzi_grader.models.training.synth import prepared_character
 
     jobs = []
     for label in labels:
@@ -179,7 +179,7 @@ def make_stroke_templates(
 ) -> StrokeTemplates:
     """Stroke templates for ``classes`` (default: all 3755) from pen renders, made in
     ``cfg.workers`` processes while the model embeds the previous round."""
-    from models.melnyk_net import EMBEDDING_LAYER
+    from hanzi_grader.models.melnyk_net import EMBEDDING_LAYER
 
     classes = list(range(LEVEL1_COUNT)) if classes is None else list(classes)
     rounds = [_stroke_jobs(classes[start : start + STROKE_CHUNK], cfg.stroke_renders,
@@ -352,15 +352,14 @@ def calibrate(
 
     Returns the bundle path and the calibration report stored in its manifest.
     """
+    import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
     import keras
-
-    import models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
-    from models.bundle import save_bundle, serving_model
-    from models.melnyk_net import input_size_of
+    from hanzi_grader.models.bundle import save_bundle, serving_model
+    from hanzi_grader.models.melnyk_net import input_size_of
 
     cfg = cfg or CalibrationConfig()
     if cfg.real_fraction:
-        from models.training.trajectories import resolve_trajectory_dir
+        from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
 
         cfg = dataclasses.replace(cfg, trajectory_dir=resolve_trajectory_dir(cfg.trajectory_dir))
     # Templates and thresholds from the very model the bundle will hold.
@@ -397,7 +396,7 @@ def calibrate(
         "stated_incomplete_false_accept": cfg.incomplete_false_accept,
         "rates": verifier_rates(cases, outputs, templates, thresholds, strokes, outside),
     }
-    from models.training.trajectories import training_data
+    from hanzi_grader.models.training.trajectories import training_data
 
     training = dict(training or {})
     training["data"] = training_data(training, calibrated_on_real=bool(cfg.real_fraction))

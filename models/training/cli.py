@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hanzi_grader.models.training.config import CalibrationConfig, TrainConfig, default_of
 
 from hanzi_grader.errors import HanziError
-from models.training.config import CalibrationConfig, TrainConfig, default_of
 
 DEFAULT_SHEET_CHARS = "安完宏你好学中国大人"
 
@@ -31,7 +31,7 @@ def _calibration(name: str) -> object:
 )
 def fetch_strokes(cache_dir: Path | None) -> None:
     """Fetch the pinned hanzi-writer-data package with npm and build the stroke cache."""
-    from models.training.strokes import fetch_strokes as fetch
+    from hanzi_grader.models.training.strokes import fetch_strokes as fetch
 
     try:
         cache_file = fetch(cache_dir)
@@ -68,7 +68,7 @@ def contact_sheet(
     writers' renders and of real scans); an Unknown row and a row of one-stroke-missing
     samples close the sheet.
     """
-    from models.training.contact_sheet import write_contact_sheet
+    from hanzi_grader.models.training.contact_sheet import write_contact_sheet
 
     try:
         write_contact_sheet(out, chars, columns=columns, seed=seed, size=size, heldout=heldout,
@@ -138,7 +138,7 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 
     Then `hanzi calibrate RUN_DIR/model.keras BUNDLE` builds the templates and thresholds.
     """
-    from models.training.train import parse_classes, train
+    from hanzi_grader.models.training.train import parse_classes, train
 
     try:
         cfg = TrainConfig(run_dir=run_dir, classes=parse_classes(classes),
@@ -208,8 +208,8 @@ def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: st
     import datetime
     import json
 
-    from models.training.calibrate import calibrate
-    from models.training.train import training_record
+    from hanzi_grader.models.training.calibrate import calibrate
+    from hanzi_grader.models.training.train import training_record
 
     version = version or f"{arch}-{datetime.date.today().isoformat()}"
     try:
@@ -254,8 +254,8 @@ def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: 
     """Top-1/top-5 accuracy and verifier rates of BUNDLE_DIR (default: the shipped bundle)."""
     import json
 
-    from models.recognizer import Recognizer
-    from models.training.evaluate import evaluate, format_report
+    from hanzi_grader.models.recognizer import Recognizer
+    from hanzi_grader.models.training.evaluate import evaluate, format_report
 
     named: dict[str, Path] = {}
     real_dev = _default_real_dev()
@@ -264,7 +264,7 @@ def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: 
     for spec in sets:
         name, _, path = spec.rpartition("=")
         named[name or Path(path).stem] = Path(path)
-    from models.training.trajectories import default_trajectory_dir
+    from hanzi_grader.models.training.trajectories import default_trajectory_dir
 
     trajectory_dir = trajectory_dir or default_trajectory_dir()
     if writers and trajectory_dir is None:

@@ -12,7 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from models.charset import CLASSES
+from hanzi_grader.models.charset import CLASSES
 
 
 @dataclass

@@ -5,21 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
-from hanzi_grader.errors import HanziError
-from models.preprocessing import load_image
-from models.training.fonts import HELDOUT_FONTS, TRAIN_FONTS, available, render_font_character
-from models.training.labelled import read_labelled
-from models.training.samples import incomplete_sample
-from models.training.synth import (
+from hanzi_grader.models.preprocessing import load_image
+from hanzi_grader.models.training.fonts import (
+    HELDOUT_FONTS,
+    TRAIN_FONTS,
+    available,
+    render_font_character,
+)
+from hanzi_grader.models.training.labelled import read_labelled
+from hanzi_grader.models.training.samples import incomplete_sample
+from hanzi_grader.models.training.synth import (
     HandwritingStyle,
     prepared_character,
     render_character,
     render_outline_character,
 )
-from models.training.trajectories import HELDOUT_WRITERS, Trajectories, render_trajectory
-from models.training.unknowns import render_unknown
+from hanzi_grader.models.training.trajectories import (
+    HELDOUT_WRITERS,
+    Trajectories,
+    render_trajectory,
+)
+from hanzi_grader.models.training.unknowns import render_unknown
+from PIL import Image, ImageDraw, ImageFont
+
+from hanzi_grader.errors import HanziError
 
 LABEL_WIDTH = 150
 GAP = 4

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
-
-from models.charset import UNKNOWN_INDEX, index_of, is_known
-from models.preprocessing import preprocess
+from hanzi_grader.models.charset import UNKNOWN_INDEX, index_of, is_known
+from hanzi_grader.models.preprocessing import preprocess
 
 NUM_OUTPUTS = UNKNOWN_INDEX + 1
 
@@ -68,7 +67,7 @@ class SyntheticBatches(keras.utils.PyDataset):
     def _sample_generator(self):
         # Built lazily so that each worker process loads the stroke data once, after the fork.
         if self._generator is None:
-            from models.training.samples import SampleGenerator
+            from hanzi_grader.models.training.samples import SampleGenerator
 
             self._generator = SampleGenerator(
                 classes=self.classes,
@@ -98,7 +97,7 @@ class GntBatches(keras.utils.PyDataset):
         self, files: Sequence[Path], input_size: int, batch_size: int, *, seed: int = 0, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        from models.training.gnt import read_gnt
+        from hanzi_grader.models.training.gnt import read_gnt
 
         images, labels = [], []
         for path in files:

@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
-
-from hanzi_grader.errors import HanziError
-from models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
-from models.recognizer import Recognizer
-from models.training.labelled import LabelledImage, read_labelled
-from models.training.probes import make_verification_set, similar_pairs
-from models.training.scoring import (
+from hanzi_grader.models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
+from hanzi_grader.models.recognizer import Recognizer
+from hanzi_grader.models.training.labelled import LabelledImage, read_labelled
+from hanzi_grader.models.training.probes import make_verification_set, similar_pairs
+from hanzi_grader.models.training.scoring import (
     Outputs,
     forward,
     gaps_of,
@@ -34,6 +31,9 @@ from models.training.scoring import (
     verdicts,
     verifier_rates,
 )
+from tqdm import tqdm
+
+from hanzi_grader.errors import HanziError
 
 EVALUATION_SEED = 900_003
 SPEED_BATCH = 64
@@ -69,8 +69,8 @@ def accuracy(outputs: Outputs, labels: np.ndarray) -> dict[str, float | int]:
 
 
 def evaluate_synthetic(recognizer: Recognizer, n: int, *, stress: bool) -> dict[str, Any]:
-    from models.training.samples import SampleGenerator
-    from models.training.synth import HandwritingStyle
+    from hanzi_grader.models.training.samples import SampleGenerator
+    from hanzi_grader.models.training.synth import HandwritingStyle
 
     generator = SampleGenerator(
         seed=EVALUATION_SEED,
@@ -91,7 +91,7 @@ def evaluate_synthetic(recognizer: Recognizer, n: int, *, stress: bool) -> dict[
 
 def evaluate_writers(recognizer: Recognizer, n: int, trajectory_dir: Path) -> dict[str, Any]:
     """Top-1/top-5 on ``n`` renders of the evaluation writers' trajectories."""
-    from models.training.samples import SampleGenerator
+    from hanzi_grader.models.training.samples import SampleGenerator
 
     generator = SampleGenerator(seed=EVALUATION_SEED, size=recognizer.input_size, heldout=True,
                                 unknown_fraction=0.0, real_fraction=1.0,
@@ -185,7 +185,7 @@ def _other_targets(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def measure_speed(recognizer: Recognizer, *, repeats: int = 10) -> dict[str, float]:
     """Images per second at batch 64: the service's ``recognize`` on raw 96-pixel renders
     (preprocessing included), and the bare forward pass."""
-    from models.training.samples import SampleGenerator
+    from hanzi_grader.models.training.samples import SampleGenerator
 
     generator = SampleGenerator(seed=EVALUATION_SEED, size=96, unknown_fraction=0.0)
     rng = np.random.default_rng(EVALUATION_SEED)

@@ -14,14 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
-
-from models.training.synth import (
+from hanzi_grader.models.training.synth import (
     SUPERSAMPLE,
     HandwritingStyle,
     draw_margins,
     finish_ink,
 )
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 GLYPH_CHECK_PX = 24  # em size for the cheap missing-glyph check; renders use the output size
 # A private-use code point no font here defines: its render is the font's "missing glyph" box.

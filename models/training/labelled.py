@@ -34,7 +34,7 @@ def read_labelled(path: Path) -> list[LabelledImage]:
     elif path.suffix.lower() == ".csv":
         samples = list(_csv_manifest(path))
     elif path.suffix.lower() == ".gnt":
-        from models.training.gnt import read_gnt
+        from hanzi_grader.models.training.gnt import read_gnt
 
         samples = list(read_gnt(path))
     else:

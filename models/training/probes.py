@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from hanzi_grader.models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
+from hanzi_grader.models.preprocessing import preprocess
+from hanzi_grader.models.training.samples import SampleGenerator, incomplete_sample
+from hanzi_grader.models.training.synth import HandwritingStyle
+from hanzi_grader.models.training.unknowns import render_unknown
 from tqdm import tqdm
 
 from hanzi_grader.errors import InvalidImage
-from models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
-from models.preprocessing import preprocess
-from models.training.samples import SampleGenerator, incomplete_sample
-from models.training.synth import HandwritingStyle
-from models.training.unknowns import render_unknown
 
 # Groups of look-alike characters of the 3755 that a verifier must tell apart.
 SIMILAR_GROUPS: tuple[str, ...] = (

@@ -12,19 +12,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from hanzi_grader.errors import InvalidImage
-from models.charset import CLASSES
-from models.preprocessing import preprocess
-from models.training.fonts import HELDOUT_FONTS, TRAIN_FONTS, FontSpec, render_font_character
-from models.training.synth import (
+from hanzi_grader.models.charset import CLASSES
+from hanzi_grader.models.preprocessing import preprocess
+from hanzi_grader.models.training.fonts import (
+    HELDOUT_FONTS,
+    TRAIN_FONTS,
+    FontSpec,
+    render_font_character,
+)
+from hanzi_grader.models.training.synth import (
     HandwritingStyle,
     prepared_character,
     render_character,
     render_outline_character,
 )
-from models.training.trajectories import Trajectories, render_trajectory, shared_trajectories
-from models.training.unknowns import render_unknown
+from hanzi_grader.models.training.trajectories import (
+    Trajectories,
+    render_trajectory,
+    shared_trajectories,
+)
+from hanzi_grader.models.training.unknowns import render_unknown
+
+from hanzi_grader.errors import InvalidImage
 
 # Separate seed spaces: a training seed never reproduces an evaluation sample.
 TRAIN_STREAM = 0

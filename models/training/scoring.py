@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
-
-from models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
-from models.results import Verdict
-from models.verifier import (
+from hanzi_grader.models.charset import LEVEL1_COUNT, UNKNOWN_INDEX
+from hanzi_grader.models.results import Verdict
+from hanzi_grader.models.verifier import (
     StrokeTemplates,
     Thresholds,
     decide_verdict,
@@ -21,11 +19,11 @@ from models.verifier import (
     l2_normalize,
     outside_gaps,
 )
+from tqdm import tqdm
 
 if TYPE_CHECKING:
     import keras
-
-    from models.training.probes import VerificationSet
+    from hanzi_grader.models.training.probes import VerificationSet
 
 
 @dataclass
@@ -53,7 +51,7 @@ def forward(
 ) -> Outputs:
     """Probabilities and normalised embeddings of ``images`` in batches, with a progress bar
     (unless ``progress`` is False or there is one batch)."""
-    from models.melnyk_net import embedding_model
+    from hanzi_grader.models.melnyk_net import embedding_model
 
     both = embedding_model(model)
     probabilities, embeddings = [], []

@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFilter
-
-from models.training.strokes import (
+from hanzi_grader.models.training.strokes import (
     BOX_SIZE,
     Y_TOP,
     StrokeData,
     outline_polygon,
     shared_stroke_data,
 )
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 POINTS_PER_STROKE = 16
 SUPERSAMPLE = 2

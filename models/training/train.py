@@ -13,9 +13,9 @@ import logging
 import time
 from pathlib import Path
 
-from models.charset import CLASSES
-from models.training.config import TrainConfig
-from models.training.datasets import NUM_OUTPUTS
+from hanzi_grader.models.charset import CLASSES
+from hanzi_grader.models.training.config import TrainConfig
+from hanzi_grader.models.training.datasets import NUM_OUTPUTS
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,10 @@ def _keras():
 def make_dataset(cfg: TrainConfig, input_size: int):
     """The training batches: .gnt files when given, else synthetic handwriting."""
     if cfg.gnt_files:
-        from models.training.datasets import GntBatches
+        from hanzi_grader.models.training.datasets import GntBatches
 
         return GntBatches(cfg.gnt_files, input_size, cfg.batch_size, seed=cfg.seed)
-    from models.training.datasets import SyntheticBatches
+    from hanzi_grader.models.training.datasets import SyntheticBatches
 
     return SyntheticBatches(
         classes=cfg.classes,
@@ -120,7 +120,7 @@ def _has_gpu() -> bool:
 def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
     """Runs (or resumes) a training run; returns the path of the trained ``model.keras``."""
     keras = _keras()
-    from models.melnyk_net import ARCHITECTURES, build_model
+    from hanzi_grader.models.melnyk_net import ARCHITECTURES, build_model
 
     if cfg.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {cfg.arch!r}; choose from {sorted(ARCHITECTURES)}")
@@ -137,7 +137,7 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
         )
     cfg.input_size = input_size
     if cfg.real_fraction and not cfg.gnt_files:
-        from models.training.trajectories import resolve_trajectory_dir
+        from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
 
         cfg.trajectory_dir = resolve_trajectory_dir(cfg.trajectory_dir)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def load_initial_weights(model, path: Path) -> None:
     (``resized_pooling_weights``). A resumed run's checkpoint (BackupAndRestore) still wins
     over these: they only seed a new run.
     """
-    from models.bundle import MODEL_FILE
+    from hanzi_grader.models.bundle import MODEL_FILE
 
     keras = _keras()
     path = Path(path)
@@ -189,7 +189,7 @@ def load_initial_weights(model, path: Path) -> None:
         source = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read the initial model {path}: {error}") from None
-    from models.melnyk_net import EMBEDDING_LAYER
+    from hanzi_grader.models.melnyk_net import EMBEDDING_LAYER
 
     other = ValueError(
         f"the initial model {path} ({source.name}) is not of the architecture being "
@@ -228,7 +228,7 @@ def training_record(run_dir: Path) -> dict:
     on another machine) and, for a run that started from a bundle, that bundle's version and
     training record, so the manifest holds the whole lineage. A bundle folder given instead
     (recalibrating shipped weights) keeps its own record: the weights are the ones it trained."""
-    from models.bundle import MANIFEST_FILE
+    from hanzi_grader.models.bundle import MANIFEST_FILE
 
     config, manifest = Path(run_dir) / "config.json", Path(run_dir) / MANIFEST_FILE
     if config.exists():
@@ -239,7 +239,7 @@ def training_record(run_dir: Path) -> dict:
 
 
 def _portable(record: dict) -> dict:
-    from models.bundle import MANIFEST_FILE
+    from hanzi_grader.models.bundle import MANIFEST_FILE
 
     record = dict(record)
     if record.get("classes") == list(CLASSES):
@@ -272,7 +272,7 @@ def _count_starts(run_dir: Path) -> int:
 
 def parse_classes(spec: str | None) -> list[str]:
     """``None`` -> all 3755; ``"first:100"`` -> the first 100; else the characters given."""
-    from models.charset import index_of
+    from hanzi_grader.models.charset import index_of
 
     if not spec:
         return list(CLASSES)

@@ -20,10 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from hanzi_grader.errors import HanziError
-from models.charset import CLASSES
-from models.training.synth import (
+from hanzi_grader.models.charset import CLASSES
+from hanzi_grader.models.training.synth import (
     Canvas,
     HandwritingStyle,
     PreparedCharacter,
@@ -34,6 +32,8 @@ from models.training.synth import (
     resample_polyline,
     width_profile,
 )
+
+from hanzi_grader.errors import HanziError
 
 # Writers 1221-1240 (the end of part-07) are held out of training: the first half choose the
 # verifier's thresholds, the second half measure the bundle (writer-independent, as the field

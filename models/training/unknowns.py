@@ -12,9 +12,8 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-
-from models.charset import CLASSES
-from models.training.fonts import (
+from hanzi_grader.models.charset import CLASSES
+from hanzi_grader.models.training.fonts import (
     LATIN_FONTS,
     TRAIN_FONTS,
     FontSpec,
@@ -22,8 +21,8 @@ from models.training.fonts import (
     has_glyph,
     render_font_character,
 )
-from models.training.strokes import shared_stroke_data
-from models.training.synth import (
+from hanzi_grader.models.training.strokes import shared_stroke_data
+from hanzi_grader.models.training.synth import (
     HandwritingStyle,
     PreparedCharacter,
     render_character,
@@ -107,7 +106,7 @@ def _punctuation(
 
 def _random_strokes(rng: np.random.Generator, n_strokes: int, reach: float) -> PreparedCharacter:
     """Smooth random pen paths: a few control points each, resampled like medians."""
-    from models.training.synth import POINTS_PER_STROKE, _smooth_along
+    from hanzi_grader.models.training.synth import POINTS_PER_STROKE, _smooth_along
 
     starts = rng.uniform(0.1, 0.9, (n_strokes, 1, 2))
     steps = rng.normal(0, reach, (n_strokes, POINTS_PER_STROKE, 2))

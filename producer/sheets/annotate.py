@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from hanzi_grader.producer.sheets.collect import SheetResult
+from hanzi_grader.producer.sheets.fonts import cjk_font
+from hanzi_grader.scans.analysis import SheetAnalysis
 from PIL import Image, ImageDraw
-
-from producer.sheets.collect import SheetResult
-from producer.sheets.fonts import cjk_font
-from scans.analysis import SheetAnalysis
 
 GREEN, RED, AMBER, GREY = (0, 160, 70), (215, 30, 30), (240, 150, 0), (140, 140, 140)
 VERDICT_COLOURS = {

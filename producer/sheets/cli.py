@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-
-from producer.cli_shared import guarded, image_files
-from scans.layout import (
+from hanzi_grader.producer.cli_shared import guarded, image_files
+from hanzi_grader.scans.layout import (
     GRID_STYLES,
     Layout,
     LayoutError,
@@ -66,7 +65,7 @@ def grade_sheet(paths: tuple[Path, ...], layout_file: Path | None, expect: str |
     students = _students(files, student, students_csv)
     results = guarded(lambda: _grade_with_a_worker(files, students, layout, out, timeout,
                                                      as_json))
-    from producer.sheets.summary import write_csv, write_overview
+    from hanzi_grader.producer.sheets.summary import write_csv, write_overview
 
     csv_path = write_csv(results, out / "summary.csv")
     png, _pdf = write_overview(results, out)
@@ -99,10 +98,10 @@ def make_sheets(folder: Path, count: int, seed: int, levels: tuple[float, float]
 
     Needs the stroke data (hanzi fetch-strokes).
     """
+    from hanzi_grader.producer.sheets.generate import make_sheets as generate
     from tqdm import tqdm
 
     from hanzi_grader.errors import HanziError
-    from producer.sheets.generate import make_sheets as generate
 
     layout = None
     if layout_file is not None or expect is not None:
@@ -208,9 +207,10 @@ def read_students(path: Path) -> dict[str, str]:
 def _grade_with_a_worker(files: Sequence[Path], students: dict[Path, str | None],
                          layout: Layout, out: Path, timeout: float, as_json: bool) -> list:
     """``grade_files`` on a migrated embedded database, with a worker to grade the cells."""
+    from hanzi_grader.producer.workers import grading_workers
+
     from hanzi_grader import database
     from hanzi_grader.settings import get_settings
-    from producer.workers import grading_workers
 
     database.upgrade_embedded()  # a worker started here does not migrate
     with grading_workers(get_settings().home / "worker.log"):
@@ -223,10 +223,9 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
 
     Two passes, so that the worker grades one sheet's cells while the next is being read.
     """
+    from hanzi_grader.producer.sheets.collect import SheetResult, collect_sheet
+    from hanzi_grader.worker.sheet_dispatch import dispatch_sheet
     from tqdm import tqdm
-
-    from producer.sheets.collect import SheetResult, collect_sheet
-    from worker.sheet_dispatch import dispatch_sheet
 
     dispatched = []
     with tqdm(total=len(files), unit="sheet", file=sys.stderr, desc="reading sheets") as bar:
@@ -258,11 +257,11 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
 
 def _annotate(path: Path, sheet, result, out: Path, names: set[str]) -> Path:
     import numpy as np
+    from hanzi_grader.producer.sheets.annotate import write_annotated
+    from hanzi_grader.scans.paper import Page
 
     from hanzi_grader import database, sheet_records
     from hanzi_grader.errors import InvalidImage
-    from producer.sheets.annotate import write_annotated
-    from scans.paper import Page
 
     try:
         scan = Page.open(path).rgb

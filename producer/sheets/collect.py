@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hanzi_grader.producer import results
+from hanzi_grader.worker.sheet_dispatch import DispatchedSheet
+
 from hanzi_grader import database, sheet_records
-from producer import results
-from worker.sheet_dispatch import DispatchedSheet
 
 BLANK = sheet_records.BLANK
 FAILED = "failed"

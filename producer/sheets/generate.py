@@ -24,15 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hanzi_grader.models.charset import is_known
+from hanzi_grader.models.training.samples import incomplete_sample
+from hanzi_grader.models.training.strokes import shared_stroke_data
+from hanzi_grader.models.training.synth import (
+    HandwritingStyle,
+    prepared_character,
+    render_character,
+)
+from hanzi_grader.producer.sheets.fonts import cjk_font
+from hanzi_grader.scans.geometry import apply_homography, fit_homography, warp
+from hanzi_grader.scans.layout import Layout, layout_from_dict
 from PIL import Image, ImageDraw, ImageFilter
-
-from models.charset import is_known
-from models.training.samples import incomplete_sample
-from models.training.strokes import shared_stroke_data
-from models.training.synth import HandwritingStyle, prepared_character, render_character
-from producer.sheets.fonts import cjk_font
-from scans.geometry import apply_homography, fit_homography, warp
-from scans.layout import Layout, layout_from_dict
 
 # Common characters, most frequent first; the ones the stroke data lacks are skipped.
 COMMON = (

@@ -7,11 +7,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from hanzi_grader.producer.sheets.annotate import AMBER, GREEN, RED
+from hanzi_grader.producer.sheets.collect import SheetResult
+from hanzi_grader.producer.sheets.fonts import cjk_font
 from PIL import Image, ImageDraw
-
-from producer.sheets.annotate import AMBER, GREEN, RED
-from producer.sheets.collect import SheetResult
-from producer.sheets.fonts import cjk_font
 
 CSV_COLUMNS = ("student", "sheet", "score", "weakest characters", "error", "sheet_id",
                "annotated")

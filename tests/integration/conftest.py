@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import redis
+from hanzi_grader.producer.workers import stop_worker
 from sqlalchemy import create_engine, text
 
-from producer.workers import stop_worker
 from tests.hanzi_grader.databases import throwaway_postgres_database
 from tests.integration.owned import (  # noqa: F401  fixtures
     owned_aof_redis,
@@ -57,7 +57,7 @@ def hanzi(*args: str, env: dict[str, str], timeout: float = 180, check: bool = T
 
 def queue_drained(redis_url: str) -> bool:
     """True when no job waits in the queue and none is delivered but unacknowledged."""
-    from worker.app import GRADE_QUEUE
+    from hanzi_grader.worker.app import GRADE_QUEUE
 
     client = redis.Redis.from_url(redis_url)
     try:

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from hanzi_grader.worker.jobs import make_payload
 from PIL import Image
 
 from tests.worker.images import character_png
-from worker.jobs import make_payload
 
 # Poison name -> the error_type its failed attempt must carry.
 EXPECTED = {

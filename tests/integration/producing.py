@@ -38,7 +38,8 @@ def start_producing(env: dict[str, str], **spec: Any) -> subprocess.Popen:
 
 
 def main(spec: dict[str, Any]) -> dict[str, Any]:
-    from producer import client
+    from hanzi_grader.producer import client
+
     from tests.worker.images import character_png
 
     prefix, student = spec["prefix"], spec.get("student", spec["prefix"])
@@ -62,14 +63,14 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _send_poison(prefix: str, student: str, images: list[bytes],
                  good_ids: list[str]) -> dict[str, Any]:
+    from hanzi_grader.producer import client
+    from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, app
+    from hanzi_grader.worker.jobs import make_payload
     from kombu import Connection
 
     from hanzi_grader.errors import HanziError
     from hanzi_grader.settings import get_settings
-    from producer import client
     from tests.integration import poison
-    from worker.app import GRADE_QUEUE, GRADE_TASK, app
-    from worker.jobs import make_payload
 
     def job_id(name: str) -> str:
         return f"{prefix}-poison-{name}"

@@ -7,11 +7,11 @@ import sqlite3
 import time
 
 import pytest
+from hanzi_grader.worker.presence import embedded_worker_running
 
 from hanzi_grader.settings import PACKAGE_ROOT, Settings
 from tests.integration.conftest import clean_environment, hanzi
 from tests.worker.images import character_png
-from worker.presence import embedded_worker_running
 
 pytestmark = pytest.mark.integration
 

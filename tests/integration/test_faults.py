@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from hanzi_grader.producer.workers import stop_worker
+from hanzi_grader.worker.app import GRADE_QUEUE
 from sqlalchemy import create_engine, text
 
-from producer.workers import stop_worker
 from tests.integration.conftest import ROOT, hanzi, start_worker, wait_for, wait_until_ready
 from tests.integration.poison import EXPECTED, REASONS
 from tests.integration.producing import produce, start_producing
 from tests.integration.test_pipeline import write_images
-from worker.app import GRADE_QUEUE
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

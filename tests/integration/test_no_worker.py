@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hanzi_grader.worker.app import GRADE_QUEUE
+from hanzi_grader.worker.presence import embedded_worker_running, worker_lock
 
 from hanzi_grader.settings import PACKAGE_ROOT, Settings
 from tests.integration.conftest import clean_environment, hanzi
-from worker.app import GRADE_QUEUE
-from worker.presence import embedded_worker_running, worker_lock
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from hanzi_grader.models.results import Verdict
 
-from models.results import Verdict
 from tests.integration.conftest import ROOT, hanzi, queue_drained, wait_for
 from tests.worker.images import blank_png, character_png
 
@@ -109,7 +109,7 @@ def test_a_poison_job_among_good_ones_fails_alone(worker, service_env, rows, tmp
 
 def test_malformed_payloads_are_recorded_as_failed_attempts(worker, service_env, rows):
     send = (
-        "from worker.app import app\n"
+        "from hanzi_grader.worker.app import app\n"
         "app.send_task('hanzi.grade', kwargs={'job': 'junk'}, task_id='malformed-1')\n"
         "app.send_task('hanzi.grade', kwargs={'job': {'student': 'poison2', 'image': 12}},"
         " task_id='malformed-2')\n"
@@ -131,7 +131,7 @@ def test_malformed_payloads_are_recorded_as_failed_attempts(worker, service_env,
 def test_a_pickled_message_is_refused(worker, service_env, rows, tmp_path):
     publish_pickle = (
         "from kombu import Connection\n"
-        "from worker.app import GRADE_QUEUE, app\n"
+        "from hanzi_grader.worker.app import GRADE_QUEUE, app\n"
         "with Connection(app.conf.broker_url) as connection:\n"
         "    connection.Producer().publish(\n"
         "        ((), {'job': {'student': 'pickler'}}, {}), serializer='pickle',\n"

@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from hanzi_grader.producer.sheets.annotate import VERDICT_COLOURS, header_height, outline_middle
+from hanzi_grader.scans.analysis import analyse_sheet
+from hanzi_grader.scans.layout import layout_from_expect
+from hanzi_grader.scans.paper import Page
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from producer.sheets.annotate import VERDICT_COLOURS, header_height, outline_middle
-from scans.analysis import analyse_sheet
-from scans.layout import layout_from_expect
-from scans.paper import Page
 from tests.integration.conftest import ROOT, hanzi
 from tests.producer.sheets.conftest import make_sheet
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
@@ -130,7 +130,7 @@ def test_a_learning_platform_sends_a_whole_sheet_and_gets_its_grades(worker, ser
     Image.fromarray(sheet.image).save(path)
     script = (
         "import json, sys\n"
-        "from producer import client\n"
+        "from hanzi_grader.producer import client\n"
         "sheet_id = client.submit_sheet(sys.argv[1], student='platform-1',\n"
         "                               layout={'expect': '永水', 'columns': 4})\n"
         "print(json.dumps(client.sheet_result(sheet_id, timeout=120), ensure_ascii=False))\n"

@@ -3,10 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
-
-from hanzi_grader.errors import ModelUnavailable
-from hanzi_grader.settings import SHIPPED_MODEL_DIR
-from models.bundle import (
+from hanzi_grader.models.bundle import (
     MANIFEST_FILE,
     MODEL_FILE,
     TEMPLATES_FILE,
@@ -14,7 +11,10 @@ from models.bundle import (
     load_manifest,
     save_bundle,
 )
-from models.charset import CLASSES_SHA256
+from hanzi_grader.models.charset import CLASSES_SHA256
+
+from hanzi_grader.errors import ModelUnavailable
+from hanzi_grader.settings import SHIPPED_MODEL_DIR
 
 
 @pytest.fixture()
@@ -65,7 +65,7 @@ def test_save_and_load_round_trip_keeps_model_outputs(tiny_bundle, tmp_path):
 
 
 def test_stroke_templates_survive_the_round_trip_in_a_quarter_of_the_space(tiny_bundle, tmp_path):
-    from models.verifier import StrokeTemplates
+    from hanzi_grader.models.verifier import StrokeTemplates
 
     # Given stroke templates for the first two classes (3 and 2 strokes left out)
     bundle = load_bundle(tiny_bundle)
@@ -93,8 +93,8 @@ def test_stroke_templates_survive_the_round_trip_in_a_quarter_of_the_space(tiny_
 def test_outside_templates_survive_the_round_trip_and_give_the_recognizer_its_gaps(
     tiny_bundle, tmp_path
 ):
-    from models.recognizer import Recognizer
-    from models.verifier import Thresholds, l2_normalize, outside_gaps
+    from hanzi_grader.models.recognizer import Recognizer
+    from hanzi_grader.models.verifier import Thresholds, l2_normalize, outside_gaps
 
     # Given a bundle with templates of three characters outside the set, weighed in
     bundle = load_bundle(tiny_bundle)
@@ -162,7 +162,7 @@ def test_templates_of_the_wrong_shape(bundle_copy):
     np.savez_compressed(
         bundle_copy / TEMPLATES_FILE, templates=np.zeros((10, 3)), mask=np.ones(10, bool)
     )
-    from models.bundle import file_sha256
+    from hanzi_grader.models.bundle import file_sha256
 
     rewrite_manifest(bundle_copy, templates_sha256=file_sha256(bundle_copy / TEMPLATES_FILE))
     with pytest.raises(ModelUnavailable, match=r"shape \(10, 3\)"):
@@ -171,8 +171,7 @@ def test_templates_of_the_wrong_shape(bundle_copy):
 
 def test_a_model_trained_under_mixed_precision_is_saved_as_float32(tiny_bundle, tmp_path):
     import keras
-
-    from models.melnyk_net import build_model
+    from hanzi_grader.models.melnyk_net import build_model
 
     # Given a model built under the mixed bfloat16 policy, as `hanzi train --mixed-precision`
     bundle = load_bundle(tiny_bundle)

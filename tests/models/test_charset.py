@@ -2,9 +2,9 @@ import hashlib
 import re
 
 import pytest
+from hanzi_grader.models import charset
 
 from hanzi_grader.errors import InvalidTarget
-from models import charset
 
 
 def test_classes_are_the_3755_level1_characters_in_gb_order():

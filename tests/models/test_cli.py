@@ -5,10 +5,10 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hanzi_grader.models.results import Verdict
 from PIL import Image
 
 from hanzi_grader.cli import cli
-from models.results import Verdict
 
 
 @pytest.fixture()
@@ -80,7 +80,7 @@ def test_missing_files_alone_fail_before_the_model_loads(tmp_path, monkeypatch, 
     def no_model(_model_dir):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("models.cli.load_recognizer", no_model)
+    monkeypatch.setattr("hanzi_grader.models.cli.load_recognizer", no_model)
     args = [a.replace("{dir}", str(tmp_path)) for a in args]
 
     result = CliRunner().invoke(cli, args, catch_exceptions=False)

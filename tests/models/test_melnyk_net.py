@@ -3,7 +3,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from models.melnyk_net import (  # noqa: E402
+from hanzi_grader.models.melnyk_net import (  # noqa: E402
     ARCHITECTURES,
     EMBEDDING_LAYER,
     LAST_CONV_LAYER,

@@ -2,10 +2,15 @@ import io
 
 import numpy as np
 import pytest
+from hanzi_grader.models.preprocessing import (
+    load_image,
+    otsu_threshold,
+    preprocess,
+    preprocess_batch,
+)
 from PIL import Image
 
 from hanzi_grader.errors import InvalidImage
-from models.preprocessing import load_image, otsu_threshold, preprocess, preprocess_batch
 
 EXIF_ORIENTATION = 0x0112
 

@@ -2,10 +2,9 @@ import io
 
 import numpy as np
 import pytest
+from hanzi_grader.models.recognizer import Recognizer
+from hanzi_grader.models.results import Verdict
 from PIL import Image
-
-from models.recognizer import Recognizer
-from models.results import Verdict
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,7 @@ def test_classify_and_verify_mixed_in_one_forward_pass(recognizer, char_image, m
 
 def test_a_printed_character_is_closest_to_its_own_template(recognizer, char_image):
     # The untrained bundle's templates are the Kai-font renderings themselves.
-    from models.bundle import render_printed
+    from hanzi_grader.models.bundle import render_printed
 
     printed = (255 - render_printed("永", 32)[:, :, 0] * 255).astype(np.uint8)
     [result] = recognizer.recognize([printed], targets=["永"])
@@ -103,7 +102,7 @@ def test_default_path_comes_from_settings(monkeypatch, tiny_bundle):
 
 
 def test_top_indices_orders_as_a_stable_argsort_would():
-    from models.recognizer import top_indices
+    from hanzi_grader.models.recognizer import top_indices
 
     rng = np.random.default_rng(0)
     for _ in range(500):
@@ -115,9 +114,9 @@ def test_top_indices_orders_as_a_stable_argsort_would():
 
 def test_a_sample_nearer_a_stroke_missing_template_is_not_accepted(tiny_bundle, tmp_path,
                                                                      char_image):
-    from models.bundle import load_bundle, save_bundle
-    from models.charset import index_of
-    from models.verifier import StrokeTemplates, Thresholds
+    from hanzi_grader.models.bundle import load_bundle, save_bundle
+    from hanzi_grader.models.charset import index_of
+    from hanzi_grader.models.verifier import StrokeTemplates, Thresholds
 
     # Given a bundle whose one stroke template of 永 lies 0.2 nearer this image's embedding
     # than the full template does, and whose accept threshold the cosine alone clears

@@ -2,9 +2,8 @@ import sys
 
 import numpy as np
 import pytest
-
-from models.results import Verdict
-from models.verifier import (
+from hanzi_grader.models.results import Verdict
+from hanzi_grader.models.verifier import (
     StrokeTemplates,
     Thresholds,
     build_stroke_templates,
@@ -148,10 +147,10 @@ def test_thresholds_round_trip_and_refuse_bad_manifests():
 
 
 def test_the_verifier_does_not_import_tensorflow():
-    assert "models.verifier" in sys.modules
+    assert "hanzi_grader.models.verifier" in sys.modules
     import subprocess
 
-    code = "import sys, models.verifier; print('tensorflow' in sys.modules)"
+    code = "import sys, hanzi_grader.models.verifier; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from hanzi_grader.producer import cli as producer_cli
 from PIL import Image
 from sqlalchemy import create_engine, inspect
 
 from hanzi_grader import attempts, database
 from hanzi_grader.cli import cli
 from hanzi_grader.settings import PACKAGE_ROOT, Settings
-from producer import cli as producer_cli
 
 EXAMPLES = PACKAGE_ROOT / "examples"
 

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from hanzi_grader.producer import client
 
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import Settings
-from producer import client
 
 
 @pytest.fixture
@@ -69,7 +69,8 @@ def test_submit_sends_json_by_task_name_under_the_job_id(monkeypatch):
 
 
 def test_importing_the_client_never_imports_tensorflow():
-    code = "import sys, producer.client, producer.cli; print('tensorflow' in sys.modules)"
+    code = ("import sys, hanzi_grader.producer.client, hanzi_grader.producer.cli; "
+            "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hanzi_grader.errors import InvalidImage
-from models.preprocessing import preprocess
-from scans.analysis import analyse_sheet
-from scans.cells import (
+from hanzi_grader.models.preprocessing import preprocess
+from hanzi_grader.scans.analysis import analyse_sheet
+from hanzi_grader.scans.cells import (
     Guides,
     darkness_to_pixels,
     remove_guides,
     stretch_faint_ink,
 )
-from scans.layout import layout_from_dict
-from scans.paper import Page
+from hanzi_grader.scans.layout import layout_from_dict
+from hanzi_grader.scans.paper import Page
+
+from hanzi_grader.errors import InvalidImage
 
 KINDS = {(0, 1): "blank", (1, 3): "blank", (2, 2): "blank", (0, 2): "correct",
          (1, 1): "wrong_character", (2, 4): "incomplete"}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from producer.sheets.generate import Artefacts
-from scans.analysis import LayoutMismatch, analyse_sheet
-from scans.geometry import fit_homography, quad_iou
-from scans.grid import GridNotFound, find_grid
-from scans.layout import layout_from_expect
-from scans.paper import Page
+from hanzi_grader.producer.sheets.generate import Artefacts
+from hanzi_grader.scans.analysis import LayoutMismatch, analyse_sheet
+from hanzi_grader.scans.geometry import fit_homography, quad_iou
+from hanzi_grader.scans.grid import GridNotFound, find_grid
+from hanzi_grader.scans.layout import layout_from_expect
+from hanzi_grader.scans.paper import Page
 
 HARSH = Artefacts(rotation=-7.0, perspective=0.02, blur=1.0, noise=10.0, jpeg_quality=40,
                   shadow=0.5, tint=(246, 240, 226))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from scans.layout import (
+from hanzi_grader.scans.layout import (
     CellSpec,
     LayoutError,
     layout_from_dict,

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.training.strokes import StrokeData, StrokeDataMissing, fetch_strokes
-from models.training.synth import HandwritingStyle
+from hanzi_grader.models.training.strokes import StrokeData, StrokeDataMissing, fetch_strokes
+from hanzi_grader.models.training.synth import HandwritingStyle
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +87,7 @@ def tiny_parts(tmp_path_factory) -> Path:
     """A folder with one tiny parts file: 十口人大 by three training writers, a calibration
     writer (1225) and an evaluation writer (1231), plus a character outside the 3755 that the
     loader must drop."""
-    from models.training.trajectories import Sample, write_part
+    from hanzi_grader.models.training.trajectories import Sample, write_part
 
     rng = np.random.default_rng(0)
     samples = []

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-
-from models.charset import UNKNOWN_INDEX
-from models.training.calibrate import CalibrationConfig, choose_thresholds
-from models.training.probes import VerificationSet
-from models.training.scoring import Outputs, verifier_rates
-from models.verifier import StrokeTemplates
+from hanzi_grader.models.charset import UNKNOWN_INDEX
+from hanzi_grader.models.training.calibrate import CalibrationConfig, choose_thresholds
+from hanzi_grader.models.training.probes import VerificationSet
+from hanzi_grader.models.training.scoring import Outputs, verifier_rates
+from hanzi_grader.models.verifier import StrokeTemplates
 
 DIM = 8
 
@@ -158,8 +157,8 @@ def test_calibration_flags_unknowns_by_their_outside_gap_where_the_classifier_ca
 
 
 def test_stroke_template_jobs_give_the_shared_reference_its_own_count_of_renders(stroke_data):
-    from models.charset import index_of
-    from models.training.calibrate import _stroke_jobs
+    from hanzi_grader.models.charset import index_of
+    from hanzi_grader.models.training.calibrate import _stroke_jobs
 
     jobs = _stroke_jobs([index_of("口"), index_of("一")], per=2, reference=5, size=32)
     whole = [job for job in jobs if job[1] == -1]

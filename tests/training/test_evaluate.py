@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.training.evaluate import format_report, goals_met
+from hanzi_grader.models.training.evaluate import format_report, goals_met
 
 
 def _report(top1: float, images_per_s: float) -> dict:

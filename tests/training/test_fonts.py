@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from models.training.fonts import (
+from hanzi_grader.models.training.fonts import (
     HELDOUT_FONTS,
     TRAIN_FONTS,
     available,

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.training.gnt import GntFormatError, read_gnt, write_gnt
+from hanzi_grader.models.training.gnt import GntFormatError, read_gnt, write_gnt
 
 
 def _samples() -> list[tuple[str, np.ndarray]]:

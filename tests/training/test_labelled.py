@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.training.gnt import write_gnt
-from models.training.labelled import BadDataset, read_labelled
+from hanzi_grader.models.training.gnt import write_gnt
+from hanzi_grader.models.training.labelled import BadDataset, read_labelled
 
 
 def test_a_folder_of_per_character_folders(tmp_path: Path):

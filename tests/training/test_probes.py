@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from models.charset import UNKNOWN_INDEX, index_of, is_known
-from models.training.probes import KINDS, make_verification_set, similar_pairs
+from hanzi_grader.models.charset import UNKNOWN_INDEX, index_of, is_known
+from hanzi_grader.models.training.probes import KINDS, make_verification_set, similar_pairs
 
 
 def test_look_alike_pairs_are_distinct_known_characters_both_ways():

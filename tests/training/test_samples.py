@@ -6,8 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-
-from models.training.samples import SampleGenerator
+from hanzi_grader.models.training.samples import SampleGenerator
 
 pytestmark = pytest.mark.usefixtures("stroke_data")
 
@@ -46,7 +45,7 @@ def test_generator_pickles_mid_stream():
 
 
 def test_heldout_uses_only_heldout_fonts():
-    from models.training.fonts import HELDOUT_FONTS, TRAIN_FONTS
+    from hanzi_grader.models.training.fonts import HELDOUT_FONTS, TRAIN_FONTS
 
     assert SampleGenerator(heldout=True).fonts == HELDOUT_FONTS
     assert SampleGenerator().fonts == TRAIN_FONTS

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.training.strokes import CACHE_FILE_NAME, StrokeData, StrokeDataMissing, fetch_strokes
+from hanzi_grader.models.training.strokes import (
+    CACHE_FILE_NAME,
+    StrokeData,
+    StrokeDataMissing,
+    fetch_strokes,
+)
 
 
 def test_fetch_builds_a_cache_that_loads_medians_outlines_and_radicals(fake_package: Path):
@@ -48,7 +52,7 @@ def test_unknown_character_names_it(fake_package: Path):
 
 
 def test_real_stroke_data_covers_the_3755_classes(stroke_data: StrokeData):
-    from models.charset import CLASSES
+    from hanzi_grader.models.charset import CLASSES
 
     assert len(stroke_data) > 9000
     assert all(stroke_data.has(c) for c in CLASSES)
@@ -56,7 +60,7 @@ def test_real_stroke_data_covers_the_3755_classes(stroke_data: StrokeData):
 
 
 def test_outline_paths_flatten_to_polygons():
-    from models.training.strokes import outline_polygon
+    from hanzi_grader.models.training.strokes import outline_polygon
 
     polygon = outline_polygon("M 0 0 L 100 0 Q 100 100 0 100 C 0 60 -10 40 0 0 Z")
 
@@ -67,7 +71,7 @@ def test_outline_paths_flatten_to_polygons():
 
 
 def test_outline_with_an_unknown_command_is_refused():
-    from models.training.strokes import outline_polygon
+    from hanzi_grader.models.training.strokes import outline_polygon
 
     with pytest.raises(ValueError, match="'A'"):
         outline_polygon("M 0 0 A 5 5 0 0 1 10 10 Z")

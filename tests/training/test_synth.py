@@ -6,10 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from models.training.samples import incomplete_sample
-from models.training.strokes import StrokeData
-from models.training.synth import (
+from hanzi_grader.models.training.samples import incomplete_sample
+from hanzi_grader.models.training.strokes import StrokeData
+from hanzi_grader.models.training.synth import (
     HandwritingStyle,
     finish_ink,
     render_character,

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from models.training.thresholds import (
+from hanzi_grader.models.training.thresholds import (
     operating_point,
     threshold_allowing,
     threshold_for_false_accept,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hanzi_grader.models.bundle import load_manifest
+from hanzi_grader.models.training.train import TrainConfig, train
 from PIL import Image
 
 from hanzi_grader.cli import cli
-from models.bundle import load_manifest
-from models.training.train import TrainConfig, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("stroke_data")]
 
@@ -55,10 +55,9 @@ def test_a_longer_run_in_the_same_directory_resumes_after_the_last_epoch(trained
 def test_a_new_run_starts_from_an_earlier_models_weights(trained_run: Path):
     import keras
     import numpy as np
-
-    from models.melnyk_net import build_model
-    from models.training.datasets import NUM_OUTPUTS
-    from models.training.train import load_initial_weights
+    from hanzi_grader.models.melnyk_net import build_model
+    from hanzi_grader.models.training.datasets import NUM_OUTPUTS
+    from hanzi_grader.models.training.train import load_initial_weights
 
     source = keras.saving.load_model(trained_run / "model.keras", compile=False)
     fresh = build_model("melnyk-tiny-32", NUM_OUTPUTS)
@@ -73,10 +72,9 @@ def test_a_network_on_a_larger_input_starts_from_the_same_channels(
 ):
     import keras
     import numpy as np
-
-    from models.melnyk_net import ARCHITECTURES, Architecture, build_model
-    from models.training.datasets import NUM_OUTPUTS
-    from models.training.train import load_initial_weights
+    from hanzi_grader.models.melnyk_net import ARCHITECTURES, Architecture, build_model
+    from hanzi_grader.models.training.datasets import NUM_OUTPUTS
+    from hanzi_grader.models.training.train import load_initial_weights
 
     # Given the tiny network's channels on 48-pixel input instead of 32 (a 3x3 last map, not 2x2)
     larger = Architecture("melnyk-tiny-48", 48, ARCHITECTURES["melnyk-tiny-32"].width, "test")
@@ -110,8 +108,8 @@ def test_initial_weights_of_another_architecture_are_refused(trained_run: Path, 
 
 
 def test_the_training_record_is_portable_and_keeps_the_lineage(tmp_path: Path):
-    from models.charset import CLASSES
-    from models.training.train import training_record
+    from hanzi_grader.models.charset import CLASSES
+    from hanzi_grader.models.training.train import training_record
 
     earlier = tmp_path / "old-bundle"
     earlier.mkdir()
@@ -194,9 +192,8 @@ def test_calibrate_writes_a_trained_bundle_that_evaluate_reads(
 
 def test_stroke_templates_have_a_row_per_stroke_of_each_class(trained_run: Path):
     import keras
-
-    from models.charset import index_of
-    from models.training.calibrate import CalibrationConfig, make_stroke_templates
+    from hanzi_grader.models.charset import index_of
+    from hanzi_grader.models.training.calibrate import CalibrationConfig, make_stroke_templates
 
     model = keras.saving.load_model(trained_run / "model.keras", compile=False)
     ten, mouth, one = index_of("十"), index_of("口"), index_of("一")
@@ -208,7 +205,7 @@ def test_stroke_templates_have_a_row_per_stroke_of_each_class(trained_run: Path)
 
 
 def test_bfloat16_support_is_read_from_the_cpu_flags(tmp_path):
-    from models.training.train import cpu_has_bfloat16
+    from hanzi_grader.models.training.train import cpu_has_bfloat16
 
     avx2 = tmp_path / "avx2"
     avx2.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hanzi_grader.models.training.cli import calibrate_command, train_command
+from hanzi_grader.models.training.config import CalibrationConfig, TrainConfig
+from hanzi_grader.models.training.train import parse_classes
 from PIL import Image
 
 from hanzi_grader.cli import cli
-from models.training.cli import calibrate_command, train_command
-from models.training.config import CalibrationConfig, TrainConfig
-from models.training.train import parse_classes
 
 
 def test_fetch_strokes_builds_the_cache_of_an_unpacked_package(fake_package: Path):

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from hanzi_grader.cli import cli
-from models.training.trajectories import (
+from hanzi_grader.models.training.trajectories import (
     HELDOUT_WRITERS,
     REAL_SOURCE,
     SYNTHETIC_SOURCES,
@@ -23,6 +21,8 @@ from models.training.trajectories import (
     shared_trajectories,
     training_data,
 )
+
+from hanzi_grader.cli import cli
 from tests.training.conftest import PEN_STROKES
 
 # A "7": a horizontal stroke along the top, then a vertical one down the right side.

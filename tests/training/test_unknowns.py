@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from models.preprocessing import preprocess
-from models.training.samples import SampleGenerator
-from models.training.unknowns import KINDS, render_unknown
+from hanzi_grader.models.preprocessing import preprocess
+from hanzi_grader.models.training.samples import SampleGenerator
+from hanzi_grader.models.training.unknowns import KINDS, render_unknown
 
 pytestmark = pytest.mark.usefixtures("stroke_data")
 

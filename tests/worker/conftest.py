@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from celery.backends.cache import CacheBackend
+from hanzi_grader.models.results import Candidate, Recognition, Verdict
 from PIL import Image
 
 from hanzi_grader import database
 from hanzi_grader.settings import Settings
-from models.results import Candidate, Recognition, Verdict
 
 
 class StubRecognizer:
@@ -58,8 +58,8 @@ def stub_recognizer() -> StubRecognizer:
 @pytest.fixture
 def wired_tasks(tmp_path, monkeypatch, stub_recognizer) -> Iterator[dict]:
     """worker.tasks on a migrated SQLite file, an in-memory result backend and the stub."""
-    from worker import app as app_module
-    from worker import grading, tasks
+    from hanzi_grader.worker import app as app_module
+    from hanzi_grader.worker import grading, tasks
 
     url = f"sqlite:///{tmp_path / 'hanzi.db'}"
     database.upgrade(url)

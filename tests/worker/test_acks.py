@@ -8,9 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 import redis
+from hanzi_grader.worker.acks import acknowledge_all
 from kombu import Connection
-
-from worker.acks import acknowledge_all
 
 REDIS_URL = os.environ.get("HANZI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
-from worker.tasks import STALL_S, RequeueingBatches, holds_batch
+from hanzi_grader.worker.tasks import STALL_S, RequeueingBatches, holds_batch
 
 
 class FakePool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hanzi_grader.models.results import Recognition, Verdict
+from hanzi_grader.worker.grading import grade
+from hanzi_grader.worker.jobs import make_payload
 
-from models.results import Recognition, Verdict
 from tests.worker.conftest import StubRecognizer
 from tests.worker.images import character_png
-from worker.grading import grade
-from worker.jobs import make_payload
 
 LIMIT = 100_000
 
@@ -98,7 +98,7 @@ def test_the_real_recognizer_grades_a_batch(request):
         bundle = request.getfixturevalue("tiny_bundle")
     except pytest.FixtureLookupError:
         pytest.skip("needs the tiny_bundle fixture")
-    from models.recognizer import Recognizer
+    from hanzi_grader.models.recognizer import Recognizer
 
     recognizer = Recognizer.load(bundle)
     items = [job("a", target="永"), job("b"), job("c", b"not an image")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hanzi_grader.worker.jobs import make_payload, parse_job, salvage
 
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from tests.worker.images import character_png
-from worker.jobs import make_payload, parse_job, salvage
 
 LIMIT = 10_000
 

@@ -12,9 +12,9 @@ import redis
 from celery import Celery, states
 from celery.result import AsyncResult
 from celery_batches import SimpleRequest
+from hanzi_grader.worker import reporting
 
 from hanzi_grader.errors import InvalidImage
-from worker import reporting
 
 REDIS_URL = os.environ.get("HANZI_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 

@@ -7,16 +7,16 @@ import io
 
 import pytest
 from celery_batches import SimpleRequest
+from hanzi_grader.scans.layout import LayoutError
+from hanzi_grader.worker import sheet_dispatch, sheet_tasks, tasks
+from hanzi_grader.worker.jobs import make_payload
 from PIL import Image
 
 from hanzi_grader import database
 from hanzi_grader.errors import InvalidJob
 from hanzi_grader.schema import Sheet
-from scans.layout import LayoutError
 from tests.producer.sheets.conftest import make_sheet
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
-from worker import sheet_dispatch, sheet_tasks, tasks
-from worker.jobs import make_payload
 
 LAYOUT = {"expect": "永水", "columns": 4}
 KINDS = {(0, 0): "correct", (0, 1): "blank", (0, 2): "correct", (0, 3): "correct",
@@ -114,7 +114,7 @@ def test_malformed_messages_fail_the_task_with_a_reason(payload, error, says):
 
 
 def test_one_queue_bound_to_its_own_exchange_carries_both_tasks():
-    from worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_TASK, app
+    from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_TASK, app
 
     bindings = {name: (q.exchange.name, q.routing_key) for name, q in app.amqp.queues.items()}
 

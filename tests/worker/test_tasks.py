@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from celery import states
 from celery_batches import SimpleRequest
+from hanzi_grader.worker import tasks
+from hanzi_grader.worker.jobs import make_payload
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -12,8 +14,6 @@ from hanzi_grader import database
 from hanzi_grader.errors import InvalidImage
 from hanzi_grader.schema import Attempt
 from tests.worker.images import character_png
-from worker import tasks
-from worker.jobs import make_payload
 
 
 def request(job_id: str, image: bytes | None = None, **kwargs) -> SimpleRequest:

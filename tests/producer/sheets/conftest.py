@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hanzi_grader.producer.sheets.generate import (
+    Artefacts,
+    GeneratedSheet,
+    SheetDesign,
+    generate_sheet,
+)
+from hanzi_grader.scans.layout import layout_from_dict
 
-from producer.sheets.generate import Artefacts, GeneratedSheet, SheetDesign, generate_sheet
-from scans.layout import layout_from_dict
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
 
 EXPECT = "我你好他们"

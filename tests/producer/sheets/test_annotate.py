@@ -5,19 +5,18 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-from PIL import Image
-
-from producer.sheets.annotate import (
+from hanzi_grader.producer.sheets.annotate import (
     VERDICT_COLOURS,
     annotate,
     header_height,
     outline_middle,
 )
-from producer.sheets.collect import CellResult, SheetResult
-from producer.sheets.summary import write_csv, write_overview
-from scans.analysis import analyse_sheet
-from scans.layout import layout_from_dict
-from scans.paper import Page
+from hanzi_grader.producer.sheets.collect import CellResult, SheetResult
+from hanzi_grader.producer.sheets.summary import write_csv, write_overview
+from hanzi_grader.scans.analysis import analyse_sheet
+from hanzi_grader.scans.layout import layout_from_dict
+from hanzi_grader.scans.paper import Page
+from PIL import Image
 
 VERDICTS = ["correct", "wrong_character", "incomplete_or_unclear", "blank", "unknown", "failed"]
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hanzi_grader.producer.sheets import cli as sheets_cli
 
 from hanzi_grader.cli import cli
-from producer.sheets import cli as sheets_cli
 
 
 @pytest.fixture
