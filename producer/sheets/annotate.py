@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from hanzi_grader.producer.sheets.collect import SheetResult
-from hanzi_grader.producer.sheets.fonts import cjk_font
+from hanzi_grader.producer.sheets.fonts import sans_font
 from hanzi_grader.scans.analysis import SheetAnalysis
 from PIL import Image, ImageDraw
 
@@ -54,15 +54,23 @@ def annotate(scan: np.ndarray, analysis: SheetAnalysis | None, result: SheetResu
     """The scan (RGB array) with each graded cell outlined and a header with the score."""
     height, width = scan.shape[:2]
     header = header_height(width)
-    image = Image.new("RGB", (width, height + header), (255, 255, 255))
+    # A scan too narrow for the legend beside the header gets it below the scan, in as many
+    # rows as it needs.
+    per_row = _legend_per_row(width, header)
+    rows = 0 if width > 3 * _legend_width(header) else -(-len(LEGEND) // per_row)
+    line = round(header * 0.5)
+    image = Image.new("RGB", (width, height + header + rows * line), (255, 255, 255))
     image.paste(Image.fromarray(scan, "RGB"), (0, header))
     draw = ImageDraw.Draw(image)
     _draw_header(draw, result, width, header)
+    for row in range(rows):
+        entries = LEGEND[row * per_row:(row + 1) * per_row]
+        _draw_legend(draw, 6, height + header + (row + 0.5) * line, header, entries)
     if analysis is None:
         return image
     pitch = analysis.grid.pitch
     line = outline_width(pitch)
-    guess_font = cjk_font(max(12, round(pitch * 0.3)))
+    guess_font = sans_font(max(12, round(pitch * 0.3)))
     by_cell = {(c.row, c.col): c for c in result.cells}
     shift = np.array([0.0, header])
     for cell in analysis.cells:
@@ -99,33 +107,40 @@ def _draw_header(draw: ImageDraw.ImageDraw, result: SheetResult, width: int,
         colour = (20, 20, 20)
     draw.rectangle([0, 0, width, header - 1], fill=(250, 250, 250))
     draw.line([0, header - 1, width, header - 1], fill=(180, 180, 180), width=1)
-    legend = _legend_width(draw, header)
-    room = width - 12 - (legend if width > 3 * legend else 0)
+    legend = _legend_width(header)
+    beside = width > 3 * legend
+    room = width - 12 - (legend if beside else 0)
     size = max(8, round(header * 0.34))
-    while size > 8 and max(draw.textlength(t, font=cjk_font(size)) for t in lines) > room:
+    while size > 8 and max(draw.textlength(t, font=sans_font(size)) for t in lines) > room:
         size -= 1
-    font = cjk_font(size)
+    font = sans_font(size)
     for index, text in enumerate(lines):
         y = header * (0.3 if index == 0 else 0.72)
         draw.text((6, y), text, fill=colour, font=font, anchor="lm")
-    if width > 3 * legend:
-        _draw_legend(draw, width, header)
+    if beside:
+        _draw_legend(draw, width - legend - 6, header / 2, header)
 
 
-def _legend_width(draw: ImageDraw.ImageDraw, header: int) -> float:
-    font = cjk_font(max(10, round(header * 0.24)))
-    return sum(draw.textlength(label, font=font) + header * 0.45 for label, _ in LEGEND)
+def _legend_width(header: int) -> float:
+    font = sans_font(max(10, round(header * 0.24)))
+    return sum(font.getlength(label) + header * 0.45 for label, _ in LEGEND)
 
 
-def _draw_legend(draw: ImageDraw.ImageDraw, width: int, header: int) -> None:
+def _legend_per_row(width: int, header: int) -> int:
+    font = sans_font(max(10, round(header * 0.24)))
+    widest = max(font.getlength(label) for label, _ in LEGEND) + header * 0.45
+    return max(1, min(len(LEGEND), int((width - 12) // widest)))
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, x: float, middle: float, header: int,
+                 entries: tuple = LEGEND) -> None:
+    """The colour key's ``entries``, starting at ``x``, centred on the line ``middle``."""
     size = max(10, round(header * 0.24))
-    font = cjk_font(size)
-    x = width - _legend_width(draw, header) - 6
-    for label, swatch in LEGEND:
-        draw.rectangle([x, header / 2 - size / 2, x + size, header / 2 + size / 2], fill=swatch)
-        draw.text((x + size * 1.3, header / 2), label, fill=(60, 60, 60), font=font,
-                  anchor="lm")
-        x += draw.textlength(label, font=font) + header * 0.45
+    font = sans_font(size)
+    for label, swatch in entries:
+        draw.rectangle([x, middle - size / 2, x + size, middle + size / 2], fill=swatch)
+        draw.text((x + size * 1.3, middle), label, fill=(60, 60, 60), font=font, anchor="lm")
+        x += font.getlength(label) + header * 0.45
 
 
 def _outline(draw: ImageDraw.ImageDraw, quad: np.ndarray, line: int,

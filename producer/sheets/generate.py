@@ -32,7 +32,7 @@ from hanzi_grader.models.training.synth import (
     prepared_character,
     render_character,
 )
-from hanzi_grader.producer.sheets.fonts import cjk_font
+from hanzi_grader.producer.sheets.fonts import kai_font
 from hanzi_grader.scans.geometry import apply_homography, fit_homography, warp
 from hanzi_grader.scans.layout import Layout, layout_from_dict
 from PIL import Image, ImageDraw, ImageFilter
@@ -239,7 +239,7 @@ def _draw_header(page: np.ndarray, rng: np.random.Generator, left: float, header
     size = int(np.clip(cell * 0.4, 14, 48))
     text = f"姓名：________    日期：________    第 {int(rng.integers(1, 20))} 课"
     mask = Image.new("L", (page.shape[1], page.shape[0]), 0)
-    ImageDraw.Draw(mask).text((left, header * 0.35), text, fill=255, font=cjk_font(size))
+    ImageDraw.Draw(mask).text((left, header * 0.35), text, fill=255, font=kai_font(size))
     _apply_ink(page, np.asarray(mask, np.float32) / 255.0, (30, 30, 35))
 
 
@@ -414,7 +414,7 @@ def _print_model(page: np.ndarray, char: str, x0: float, y0: float, cell: int,
     side = int(cell)
     mask = Image.new("L", (side, side), 0)
     ImageDraw.Draw(mask).text((side / 2, side / 2), char, fill=255,
-                              font=cjk_font(int(side * 0.72)), anchor="mm")
+                              font=kai_font(int(side * 0.72)), anchor="mm")
     tone = tuple(min(v, 90) for v in colour)
     _apply_ink(page, np.asarray(mask, np.float32) / 255.0, tone, (int(y0), int(x0)))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hanzi_grader.producer.sheets.annotate import AMBER, GREEN, RED
 from hanzi_grader.producer.sheets.collect import SheetResult
-from hanzi_grader.producer.sheets.fonts import cjk_font
+from hanzi_grader.producer.sheets.fonts import sans_font
 from PIL import Image, ImageDraw
 
 CSV_COLUMNS = ("student", "sheet", "score", "weakest characters", "error", "sheet_id",
@@ -52,27 +52,27 @@ def overview(results: Sequence[SheetResult]) -> Image.Image:
     graded = [r for r in results if r.error is None and r.score is not None]
     mean = sum(r.score for r in graded) / len(graded) if graded else None
     y = MARGIN
-    draw.text((MARGIN, y), "Class summary", fill=(20, 20, 20), font=cjk_font(44))
+    draw.text((MARGIN, y), "Class summary", fill=(20, 20, 20), font=sans_font(44))
     y += 64
     figures = (f"{len(results)} sheets, {len(graded)} graded, "
                f"{len(results) - len(graded)} not graded")
     if mean is not None:
         figures += f"; mean score {mean:.0%}"
-    draw.text((MARGIN, y), figures, fill=(60, 60, 60), font=cjk_font(26))
+    draw.text((MARGIN, y), figures, fill=(60, 60, 60), font=sans_font(26))
     y += 40
     weakest = class_weakest(results)
     if weakest:
         missed = "  ".join(f"{char} ×{n}" for char, n in weakest)
-        draw.text((MARGIN, y), f"Most missed: {missed}", fill=(60, 60, 60), font=cjk_font(26))
+        draw.text((MARGIN, y), f"Most missed: {missed}", fill=(60, 60, 60), font=sans_font(26))
         y += 40
     y += 20
     rows = list(results)
     row_height = max(20, min(56, (height - MARGIN - y - 40) // max(1, len(rows))))
     fitting = (height - MARGIN - y - 40) // row_height
-    font = cjk_font(int(row_height * 0.55))
+    font = sans_font(int(row_height * 0.55))
     columns = (MARGIN, MARGIN + 260, MARGIN + 560, MARGIN + 820)
     for x, title in zip(columns, ("student", "sheet", "score", "practise"), strict=True):
-        draw.text((x, y), title, fill=(120, 120, 120), font=cjk_font(22))
+        draw.text((x, y), title, fill=(120, 120, 120), font=sans_font(22))
     y += 32
     for index, result in enumerate(rows[:fitting]):
         if index % 2:
@@ -94,7 +94,7 @@ def overview(results: Sequence[SheetResult]) -> Image.Image:
         y += row_height
     if len(rows) > fitting:
         draw.text((MARGIN, y + 8), f"... and {len(rows) - fitting} more sheets (summary.csv)",
-                  fill=(120, 120, 120), font=cjk_font(22))
+                  fill=(120, 120, 120), font=sans_font(22))
     return image
 
 
