@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("worker.cli:worker", "Start a batching recognition worker."),
     "submit": ("producer.cli:submit", "Submit images as recognition jobs."),
     "history": ("producer.cli:history", "Show a student's attempt history."),
+    "status": ("producer.cli:status", "Show the broker, its workers and the jobs waiting."),
     "demo": ("producer.cli:demo", "Run the whole path on the example images."),
     "grade-sheet": ("producer.sheets.cli:grade_sheet", "Grade scanned practice sheets."),
     "make-sheets": ("producer.sheets.cli:make_sheets", "Write synthetic scanned sheets."),

@@ -9,7 +9,6 @@ stops there. An untrained bundle is announced by a WARNING line on stderr in eve
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 import click
 from hanzi_grader.models.results import Recognition
 
+from hanzi_grader.console import echo_json
 from hanzi_grader.errors import ModelUnavailable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -92,9 +92,9 @@ def recognize_in_chunks(
     recognizer, files: list[Path], targets: list[str | None] | None, top_n: int
 ) -> Iterator[tuple[Path, Recognition]]:
     """(file, recognition) in order, ``CHUNK`` images per forward pass, with a progress bar."""
-    from tqdm import tqdm
+    from hanzi_grader.console import progress
 
-    with tqdm(total=len(files), unit="img", file=sys.stderr, disable=len(files) <= CHUNK) as bar:
+    with progress(total=len(files), unit="img", min_items=CHUNK + 1) as bar:
         for start in range(0, len(files), CHUNK):
             chunk = files[start : start + CHUNK]
             chunk_targets = targets[start : start + CHUNK] if targets is not None else None
@@ -168,7 +168,7 @@ def recognize(
                 {"char": c.char, "confidence": c.confidence} for c in recognition.candidates
             ]
             record = {"path": str(path), "candidates": candidates, "unknown": recognition.unknown}
-            click.echo(json.dumps(record, ensure_ascii=False))
+            echo_json(record)
         else:
             click.echo(human_recognition(path, recognition, recognizer.trained))
         if cam_dir is not None:
@@ -248,7 +248,7 @@ def verify(
             "confidence": best.confidence,
         }
         if as_json:
-            click.echo(json.dumps(record, ensure_ascii=False))
+            echo_json(record)
         else:
             similarity = (
                 "n/a" if recognition.similarity is None else f"{recognition.similarity:.3f}"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +10,9 @@ from typing import Any
 
 import click
 from hanzi_grader.producer.cli_shared import IMAGE_SUFFIXES, fail, guarded, image_files
-from hanzi_grader.producer.workers import running_worker
+from hanzi_grader.producer.workers import queued_jobs, running_worker, workers_running
 
+from hanzi_grader.console import echo_json, echo_json_lines, progress
 from hanzi_grader.settings import PACKAGE_ROOT, get_settings, redact_url
 
 EXAMPLES_DIR = PACKAGE_ROOT / "examples"
@@ -71,13 +70,32 @@ def submit(paths: tuple[Path, ...], student: str, target: str | None, top_n: int
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_json: bool) -> None:
+    """Where jobs go, which workers consume them and how many wait without a result."""
+    settings = get_settings()
+    data = guarded(lambda: {
+        "broker": redact_url(settings.effective_broker_url),
+        "database": redact_url(settings.effective_database_url),
+        "workers": workers_running(),
+        "queued": queued_jobs(),
+    })
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"broker    {data['broker']}\ndatabase  {data['database']}")
+    click.echo(f"workers   {', '.join(data['workers']) or 'none: start one with `hanzi worker`'}")
+    click.echo(f"queued    {data['queued']} job(s) waiting for a worker")
+
+
+@click.command()
 @click.argument("student")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def history(student: str, as_json: bool) -> None:
     """Show STUDENT's attempts over time, accuracy per character, and what to practise next."""
     data = guarded(lambda: _history(student))
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        echo_json(data)
     else:
         click.echo(format_history(data))
 
@@ -205,10 +223,8 @@ def target_from_name(path: Path) -> str | None:
 def _submit_files(files: Sequence[Path], *, student: str, target: str | None, top_n: int = 5,
                   sheet: str | None = None, job_id: str | None = None) -> list[str]:
     from hanzi_grader.producer import client
-    from tqdm import tqdm
 
-    with tqdm(total=len(files), unit="image", disable=len(files) < 10, file=sys.stderr,
-              desc="submitting") as bar:
+    with progress(total=len(files), unit="image", min_items=10, desc="submitting") as bar:
         return client.submit_many(files, student=student, target=target, top_n=top_n,
                                   sheet=sheet, job_ids=[job_id] if job_id else None,
                                   on_submitted=lambda _: bar.update())
@@ -218,12 +234,10 @@ def _collect(job_ids: Sequence[str], *, timeout: float,
              worker: subprocess.Popen | None = None,
              log_path: Path | None = None) -> list[dict[str, Any]]:
     from hanzi_grader.producer import client
-    from tqdm import tqdm
 
     deadline = time.monotonic() + timeout
     outcomes = []
-    with tqdm(total=len(job_ids), unit="job", disable=len(job_ids) < 10, file=sys.stderr,
-              desc="grading") as bar:
+    with progress(total=len(job_ids), unit="job", min_items=10, desc="grading") as bar:
         for job_id in job_ids:
             while True:
                 try:
@@ -290,8 +304,7 @@ def describe(outcome: dict[str, Any]) -> str:
 
 def _print_submitted(files: Sequence[Path], job_ids: Sequence[str], *, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps([{"path": str(f), "job_id": j} for f, j in zip(files, job_ids,
-                                                                            strict=True)]))
+        echo_json_lines({"path": str(f), "job_id": j} for f, j in zip(files, job_ids, strict=True))
     else:
         for path, job_id in zip(files, job_ids, strict=True):
             click.echo(f"{job_id}  {path}")
@@ -299,8 +312,7 @@ def _print_submitted(files: Sequence[Path], job_ids: Sequence[str], *, as_json: 
 
 def _print_results(files: Sequence[Path], outcomes: Sequence[dict], *, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps([{"path": str(f)} | o for f, o in zip(files, outcomes, strict=True)],
-                              ensure_ascii=False, indent=2))
+        echo_json_lines({"path": str(f)} | o for f, o in zip(files, outcomes, strict=True))
     else:
         width = max(len(f.name) for f in files)
         for path, outcome in zip(files, outcomes, strict=True):

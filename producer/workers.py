@@ -39,6 +39,25 @@ def broker_workers(timeout: float = PING_TIMEOUT_S) -> list[str]:
     return [name for reply in replies for name in reply]
 
 
+def queued_jobs() -> int:
+    """How many jobs wait in the grading queue, not yet taken by a worker (on either broker)."""
+    from hanzi_grader.worker.app import GRADE_QUEUE, app
+
+    with app.connection_for_write() as connection:
+        try:
+            return connection.default_channel.queue_declare(GRADE_QUEUE, passive=True).message_count
+        except connection.channel_errors:
+            return 0  # never declared: no job was ever sent
+
+
+def workers_running() -> list[str]:
+    """The workers consuming now: names on a real broker, ``embedded`` for the local one."""
+    settings = get_settings()
+    if settings.embedded:
+        return ["embedded"] if embedded_worker_running(settings) else []
+    return broker_workers()
+
+
 @contextmanager
 def grading_workers(log_path: Path) -> Iterator[subprocess.Popen | None]:
     """Make sure a worker will grade the jobs sent inside the block.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +19,8 @@ from hanzi_grader.scans.layout import (
     layout_from_expect,
     load_layout,
 )
+
+from hanzi_grader.console import echo_json
 
 # Files our own output puts beside the scans: never graded as sheets.
 OUTPUT_SUFFIXES = (".annotated.png",)
@@ -99,15 +100,15 @@ def make_sheets(folder: Path, count: int, seed: int, levels: tuple[float, float]
     Needs the stroke data (hanzi fetch-strokes).
     """
     from hanzi_grader.producer.sheets.generate import make_sheets as generate
-    from tqdm import tqdm
 
+    from hanzi_grader.console import progress
     from hanzi_grader.errors import HanziError
 
     layout = None
     if layout_file is not None or expect is not None:
         layout = _layout(layout_file, expect, None, (), None)
     try:
-        with tqdm(total=count, unit="sheet", file=sys.stderr, desc="drawing sheets") as bar:
+        with progress(total=count, unit="sheet", desc="drawing sheets") as bar:
             paths = generate(folder, count, seed=seed, level_range=levels, layout=layout,
                              cell_px=cell_px, on_written=lambda _: bar.update())
     except HanziError as error:
@@ -225,10 +226,11 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
     """
     from hanzi_grader.producer.sheets.collect import SheetResult, collect_sheet
     from hanzi_grader.worker.sheet_dispatch import dispatch_sheet
-    from tqdm import tqdm
+
+    from hanzi_grader.console import progress
 
     dispatched = []
-    with tqdm(total=len(files), unit="sheet", file=sys.stderr, desc="reading sheets") as bar:
+    with progress(total=len(files), unit="sheet", desc="reading sheets") as bar:
         for path in files:
             student = students[path]
             if student is None:
@@ -241,7 +243,7 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
     deadline = time.monotonic() + timeout
     results = []
     names: set[str] = set()
-    with tqdm(total=len(files), unit="sheet", file=sys.stderr, desc="grading sheets") as bar:
+    with progress(total=len(files), unit="sheet", desc="grading sheets") as bar:
         for path, sheet in zip(files, dispatched, strict=True):
             if isinstance(sheet, SheetResult):
                 result = sheet
@@ -249,7 +251,7 @@ def grade_files(files: Sequence[Path], students: dict[Path, str | None], layout:
                 result = collect_sheet(sheet, timeout=max(0.01, deadline - time.monotonic()))
                 result.annotated = str(_annotate(path, sheet, result, out, names))
             if as_json:
-                click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+                echo_json(result.to_dict())
             results.append(result)
             bar.update()
     return results

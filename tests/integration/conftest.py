@@ -7,6 +7,7 @@ Every wait has a deadline; nothing sleeps for a fixed time.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,11 @@ def hanzi(*args: str, env: dict[str, str], timeout: float = 180, check: bool = T
     if check and done.returncode != 0:
         pytest.fail(f"hanzi {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     return done
+
+
+def json_lines(text: str) -> list[dict]:
+    """The objects of a command's JSON Lines output (the convention of every --json)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def queue_drained(redis_url: str) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from hanzi_grader.worker.presence import embedded_worker_running
 
 from hanzi_grader.settings import PACKAGE_ROOT, Settings
-from tests.integration.conftest import clean_environment, hanzi
+from tests.integration.conftest import clean_environment, hanzi, json_lines
 from tests.worker.images import character_png
 
 pytestmark = pytest.mark.integration
@@ -83,6 +83,6 @@ def test_one_command_grades_on_a_fresh_home_with_no_worker_running(tmp_path, mod
     image.write_bytes(character_png("永"))
     done = hanzi("submit", str(image), "--student", "li-ming", "--wait", "--json", env=env,
                  timeout=240)
-    [outcome] = json.loads(done.stdout)
+    [outcome] = json_lines(done.stdout)
     assert outcome["status"] == "done" and outcome["target"] is None
     assert not embedded_worker_running(Settings(home=home))

@@ -25,7 +25,14 @@ from hanzi_grader.producer.workers import stop_worker
 from hanzi_grader.worker.app import GRADE_QUEUE
 from sqlalchemy import create_engine, text
 
-from tests.integration.conftest import ROOT, hanzi, start_worker, wait_for, wait_until_ready
+from tests.integration.conftest import (
+    ROOT,
+    hanzi,
+    json_lines,
+    start_worker,
+    wait_for,
+    wait_until_ready,
+)
 from tests.integration.poison import EXPECTED, REASONS
 from tests.integration.producing import produce, start_producing
 from tests.integration.test_pipeline import write_images
@@ -299,7 +306,7 @@ with Connection(sys.argv[1]) as connection:
 def test_jobs_held_by_a_killed_worker_come_back(fault_env, rows, tmp_path):
     # Given 5 jobs taken by a worker that was killed before acknowledging them
     write_images(tmp_path / "held", 5)
-    jobs = [item["job_id"] for item in json.loads(hanzi(
+    jobs = [item["job_id"] for item in json_lines(hanzi(
         "submit", str(tmp_path / "held"), "--student", "killed", "--json", env=fault_env).stdout)]
     broker_url = fault_env["HANZI_BROKER_URL"]
     dead = subprocess.run([sys.executable, "-c", DYING_CONSUMER, broker_url, GRADE_QUEUE],

@@ -3,6 +3,7 @@ start a worker of their own on the embedded one (`test_embedded.py`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -71,6 +72,10 @@ def test_submit_without_wait_queues_the_job_for_a_later_worker(redis_env, idle_r
 
     assert done.returncode == 0 and len(done.stdout.split()) == 2  # job id, path
     assert idle_redis.llen(GRADE_QUEUE) == 1
+    # and `hanzi status` shows it waiting, with no worker to take it
+    status = json.loads(hanzi("status", "--json", env=redis_env).stdout)
+    assert status == {"broker": IDLE_REDIS_URL, "database": status["database"], "workers": [],
+                      "queued": 1}
 
 
 def test_a_worker_on_the_embedded_broker_is_seen_through_its_lock(tmp_path):

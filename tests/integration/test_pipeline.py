@@ -14,7 +14,7 @@ import pytest
 from celery import Celery
 from hanzi_grader.models.results import Verdict
 
-from tests.integration.conftest import ROOT, hanzi, queue_drained, wait_for
+from tests.integration.conftest import ROOT, hanzi, json_lines, queue_drained, wait_for
 from tests.worker.images import blank_png, character_png
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def write_images(folder: Path, count: int, *, start: int = 0) -> list[Path]:
 
 def submitted(done: subprocess.CompletedProcess) -> dict[str, str]:
     """job id -> path, from `hanzi submit --json`."""
-    return {item["job_id"]: item["path"] for item in json.loads(done.stdout)}
+    return {item["job_id"]: item["path"] for item in json_lines(done.stdout)}
 
 
 def test_200_images_from_a_producer_process_end_as_200_attempts(worker, service_env, rows,
@@ -77,8 +77,8 @@ def test_the_same_job_id_twice_gives_one_attempt(worker, service_env, redis_url,
     second = hanzi("submit", str(image), "--student", "dup", "--job-id", "dup-job-1",
                    "--wait", "--timeout", "120", "--json", env=service_env)
 
-    assert json.loads(first.stdout)[0]["job_id"] == "dup-job-1"
-    [result] = json.loads(second.stdout)
+    assert json_lines(first.stdout)[0]["job_id"] == "dup-job-1"
+    [result] = json_lines(second.stdout)
     assert result["job_id"] == "dup-job-1" and result["status"] == "done"
     # Both deliveries handled: nothing queued, nothing awaiting its acknowledgement
     wait_for(lambda: queue_drained(redis_url), timeout=60, what="both deliveries handled")
@@ -95,7 +95,7 @@ def test_a_poison_job_among_good_ones_fails_alone(worker, service_env, rows, tmp
     done = hanzi("submit", str(folder), "--student", "poison", "--wait", "--timeout", "120",
                  "--json", env=service_env)
 
-    results = {Path(r["path"]).name: r for r in json.loads(done.stdout)}
+    results = {Path(r["path"]).name: r for r in json_lines(done.stdout)}
     assert len(results) == 10
     for name in ("004_poison.png", "005_blank.png"):
         assert results[name]["status"] == "failed"
@@ -146,7 +146,7 @@ def test_a_pickled_message_is_refused(worker, service_env, rows, tmp_path):
     done = hanzi("submit", str(image), "--student", "pickler", "--wait", "--json",
                  env=service_env)
 
-    assert json.loads(done.stdout)[0]["status"] == "done"
+    assert json_lines(done.stdout)[0]["status"] == "done"
     wait_for(lambda: worker_log_mentions(worker, "pickle"), timeout=30,
              what="the worker to log the refused message")
     assert rows("job_id = 'pickled-1'") == []
@@ -175,6 +175,13 @@ def test_history_figures_match_the_rows(worker, service_env, rows, tmp_path):
             expected[row["target"]] = (total + 1, correct + (row["verdict"] == "correct"))
     assert {s["char"]: (s["attempts"], s["correct"]) for s in history["per_character"]} == expected
     assert all(s["accuracy"] < 1 for s in history["weakest"])
+
+
+def test_status_names_the_consuming_worker(worker, service_env, redis_url):
+    status = json.loads(hanzi("status", "--json", env=service_env).stdout)
+
+    assert len(status["workers"]) == 1 and status["workers"][0].startswith("itest@")
+    assert status["broker"] == redis_url and status["queued"] == 0
 
 
 def worker_log_mentions(worker: dict, text: str) -> bool:
