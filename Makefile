@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install prepare clean
 
 $(BIN)/hanzi: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
+# The machine first (fonts, services, their authentication), then the stroke data.
+prepare:
+	PYTHON=$(PYTHON) tests/prepare-machine
+
+test: prepare install lint
+	$(BIN)/hanzi fetch-strokes
 	$(BIN)/pytest
 
 clean:
