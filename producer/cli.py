@@ -112,6 +112,8 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
     Uses examples/*.png unless IMAGES are given. Runs on the embedded SQLite broker and
     database unless HANZI_BROKER_URL / HANZI_DATABASE_URL point at Redis and Postgres.
     """
+    from hanzi_grader.models.bundle import load_manifest
+
     from hanzi_grader import database
 
     settings = get_settings()
@@ -124,8 +126,12 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
     with running_worker(log_path) as worker_process:
         click.echo(f"worker started (pid {worker_process.pid}, log {log_path}); "
                    f"submitting {len(files)} images for {student}")
+        # One job id per example and model version: a second demo is answered from the stored
+        # attempts instead of adding the same attempts to the student's history every time.
+        version = guarded(lambda: load_manifest(settings.model_dir).version)
         job_ids = guarded(lambda: [
-            _submit_files([path], student=student, target=target_from_name(path))[0]
+            _submit_files([path], student=student, target=target_from_name(path),
+                          job_id=f"demo-{student}-{version}-{path.stem}")[0]
             for path in files
         ])
         outcomes = guarded(lambda: _collect(job_ids, timeout=timeout, worker=worker_process,
