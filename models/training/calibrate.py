@@ -160,7 +160,7 @@ def _stroke_jobs(
     """(class, stroke left out or -1 for none, render index, size) for each render a round of
     classes needs: ``reference`` whole renders and ``per`` for each stroke left out; a
     one-stroke character has nothing to leave out and still be a character."""
-    from hanzi_grader.models.training.synth import prepared_character
+    from hanzi_grader.models.training.medians import prepared_character
 
     jobs = []
     for label in labels:

@@ -6,20 +6,18 @@ from pathlib import Path
 
 import numpy as np
 from hanzi_grader.models.preprocessing import load_image
+from hanzi_grader.models.training.brush import render_outline_character
 from hanzi_grader.models.training.fonts import (
     HELDOUT_FONTS,
     TRAIN_FONTS,
     available,
     render_font_character,
 )
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
 from hanzi_grader.models.training.labelled import read_labelled
+from hanzi_grader.models.training.medians import prepared_character
 from hanzi_grader.models.training.samples import incomplete_sample
-from hanzi_grader.models.training.synth import (
-    HandwritingStyle,
-    prepared_character,
-    render_character,
-    render_outline_character,
-)
+from hanzi_grader.models.training.synth import render_character
 from hanzi_grader.models.training.trajectories import (
     HELDOUT_WRITERS,
     Trajectories,

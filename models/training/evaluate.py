@@ -69,8 +69,8 @@ def accuracy(outputs: Outputs, labels: np.ndarray) -> dict[str, float | int]:
 
 
 def evaluate_synthetic(recognizer: Recognizer, n: int, *, stress: bool) -> dict[str, Any]:
+    from hanzi_grader.models.training.handwriting_style import HandwritingStyle
     from hanzi_grader.models.training.samples import SampleGenerator
-    from hanzi_grader.models.training.synth import HandwritingStyle
 
     generator = SampleGenerator(
         seed=EVALUATION_SEED,

@@ -4,7 +4,7 @@ Kai fonts (AR PL UKai, AR PL KaitiM GB) look most like a hand; the serif and san
 variety. Noto Sans CJK is never used in training (``HELDOUT_FONTS``), so evaluation has a style
 the model has not seen. A glyph is drawn at twice the output resolution, thickened or thinned
 (pen width), warped (rotation, shear, aspect, a random mesh), fitted with margins and finished
-by ``synth.finish_ink``: the same ink, paper and noise as the handwriting.
+by ``paper.finish_ink``: the same ink, paper and noise as the handwriting.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from hanzi_grader.models.training.synth import (
-    SUPERSAMPLE,
-    HandwritingStyle,
-    draw_margins,
-    finish_ink,
-)
+from hanzi_grader.models.training.canvas import SUPERSAMPLE, draw_margins
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
+from hanzi_grader.models.training.paper import finish_ink
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 GLYPH_CHECK_PX = 24  # em size for the cheap missing-glyph check; renders use the output size

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from hanzi_grader.models.charset import CLASSES, UNKNOWN_INDEX, index_of, is_known
 from hanzi_grader.models.preprocessing import preprocess
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
 from hanzi_grader.models.training.samples import SampleGenerator, incomplete_sample
-from hanzi_grader.models.training.synth import HandwritingStyle
 from hanzi_grader.models.training.unknowns import render_unknown
 from tqdm import tqdm
 

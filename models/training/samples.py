@@ -14,18 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 from hanzi_grader.models.charset import CLASSES
 from hanzi_grader.models.preprocessing import preprocess
+from hanzi_grader.models.training.brush import render_outline_character
 from hanzi_grader.models.training.fonts import (
     HELDOUT_FONTS,
     TRAIN_FONTS,
     FontSpec,
     render_font_character,
 )
-from hanzi_grader.models.training.synth import (
-    HandwritingStyle,
-    prepared_character,
-    render_character,
-    render_outline_character,
-)
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
+from hanzi_grader.models.training.medians import prepared_character
+from hanzi_grader.models.training.synth import render_character
 from hanzi_grader.models.training.trajectories import (
     Trajectories,
     render_trajectory,

@@ -5,9 +5,10 @@ sample its character, writer and original box, its strokes, and per stroke its p
 (uint8, the longer side spanning 0-255, y down). ``Trajectories`` keeps them in that compact
 form (about 14 MB a part) and hands out one sample's strokes at a time; nothing is rasterised
 until a batch asks for it. ``render_trajectory`` draws a sample as offline ink with the
-synthesiser's pens (``models.training.synth``): the sparse points smoothed, the lead-ins and
-hooks a real pen barely inks trimmed or faded, the writer's own size kept in the pen width,
-geometric changes on the points, then paper, blur, noise and JPEG as every other source.
+synthesiser's pens (``models.training.pens``, ``.canvas``): the sparse points smoothed, the
+lead-ins and hooks a real pen barely inks trimmed or faded, the writer's own size kept in the
+pen width, geometric changes on the points, then paper, blur, noise and JPEG as every other
+source.
 """
 
 from __future__ import annotations
@@ -21,17 +22,12 @@ from pathlib import Path
 
 import numpy as np
 from hanzi_grader.models.charset import CLASSES
-from hanzi_grader.models.training.synth import (
-    Canvas,
-    HandwritingStyle,
-    PreparedCharacter,
-    Writer,
-    distort_strokes,
-    draw_margins,
-    finish_ink,
-    resample_polyline,
-    width_profile,
-)
+from hanzi_grader.models.training.canvas import Canvas, draw_margins
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle, Writer
+from hanzi_grader.models.training.medians import PreparedCharacter, resample_polyline
+from hanzi_grader.models.training.paper import finish_ink
+from hanzi_grader.models.training.pens import width_profile
+from hanzi_grader.models.training.stroke_distortion import distort_strokes
 
 from hanzi_grader.errors import HanziError
 

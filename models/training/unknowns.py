@@ -1,6 +1,6 @@
 """Samples of the Unknown class: anything a student might submit that is not one of the 3755.
 
-Every kind is drawn with the same pen widths and finished by the same ``synth.finish_ink`` as
+Every kind is drawn with the same pen widths and finished by the same ``paper.finish_ink`` as
 the real classes, so ink polarity, stroke width and brightness carry no hint of the label (the
 HSK1 v5 lesson: otherwise the model learns a brightness shortcut instead of shapes).
 """
@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from hanzi_grader.models.charset import CLASSES
+from hanzi_grader.models.training.brush import render_outline_character
 from hanzi_grader.models.training.fonts import (
     LATIN_FONTS,
     TRAIN_FONTS,
@@ -21,14 +22,11 @@ from hanzi_grader.models.training.fonts import (
     has_glyph,
     render_font_character,
 )
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
+from hanzi_grader.models.training.medians import POINTS_PER_STROKE, PreparedCharacter
+from hanzi_grader.models.training.stroke_distortion import smooth_along
 from hanzi_grader.models.training.strokes import shared_stroke_data
-from hanzi_grader.models.training.synth import (
-    HandwritingStyle,
-    PreparedCharacter,
-    render_character,
-    render_outline_character,
-    render_prepared,
-)
+from hanzi_grader.models.training.synth import render_character, render_prepared
 
 LATIN = string.ascii_letters + string.digits
 PUNCTUATION = "?!.,;:()[]{}<>+-=*/#&%@~，。、？！；：“”《》（）…—·"
@@ -106,11 +104,9 @@ def _punctuation(
 
 def _random_strokes(rng: np.random.Generator, n_strokes: int, reach: float) -> PreparedCharacter:
     """Smooth random pen paths: a few control points each, resampled like medians."""
-    from hanzi_grader.models.training.synth import POINTS_PER_STROKE, _smooth_along
-
     starts = rng.uniform(0.1, 0.9, (n_strokes, 1, 2))
     steps = rng.normal(0, reach, (n_strokes, POINTS_PER_STROKE, 2))
-    steps = _smooth_along(steps, 4)
+    steps = smooth_along(steps, 4)
     points = starts + np.cumsum(steps, axis=1) / 3
     return PreparedCharacter(points, np.zeros(n_strokes, dtype=np.int64), 1)
 

@@ -25,13 +25,11 @@ from typing import Any
 
 import numpy as np
 from hanzi_grader.models.charset import is_known
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
+from hanzi_grader.models.training.medians import prepared_character
 from hanzi_grader.models.training.samples import incomplete_sample
 from hanzi_grader.models.training.strokes import shared_stroke_data
-from hanzi_grader.models.training.synth import (
-    HandwritingStyle,
-    prepared_character,
-    render_character,
-)
+from hanzi_grader.models.training.synth import render_character
 from hanzi_grader.producer.sheets.fonts import kai_font
 from hanzi_grader.scans.geometry import apply_homography, fit_homography, warp
 from hanzi_grader.scans.layout import Layout, layout_from_dict

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hanzi_grader.models.training.handwriting_style import HandwritingStyle
 from hanzi_grader.models.training.strokes import StrokeData, StrokeDataMissing, fetch_strokes
-from hanzi_grader.models.training.synth import HandwritingStyle
 
 
 @pytest.fixture(scope="session")
