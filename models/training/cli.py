@@ -245,12 +245,16 @@ def _default_real_dev() -> Path | None:
 @click.option("--trajectories", "trajectory_dir",
               type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
+@click.option("--missing-stroke-cases", type=click.IntRange(0), default=300, show_default=True,
+              help="One-stroke-missing renders of the synthesiser and of the evaluation "
+                   "writers each: how often an incomplete verdict names the missing stroke, "
+                   "and how often rightly (0: skip).")
 @click.option("--no-speed", is_flag=True, help="Skip the throughput measurement.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as JSON here.")
 def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: int,
                      verifier_cases: int, writers: int, trajectory_dir: Path | None,
-                     no_speed: bool, json_out: Path | None) -> None:
+                     missing_stroke_cases: int, no_speed: bool, json_out: Path | None) -> None:
     """Top-1/top-5 accuracy and verifier rates of BUNDLE_DIR (default: the shipped bundle)."""
     import json
 
@@ -273,7 +277,8 @@ def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: 
         recognizer = Recognizer.load(bundle_dir)
         report = evaluate(recognizer, synthetic=synthetic, verifier_cases=verifier_cases,
                           sets=named, speed=not no_speed, writers=writers,
-                          trajectory_dir=trajectory_dir)
+                          trajectory_dir=trajectory_dir,
+                          missing_stroke_cases=missing_stroke_cases)
     except HanziError as error:
         raise click.ClickException(str(error)) from None
     click.echo(format_report(report))
