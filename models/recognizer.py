@@ -166,7 +166,8 @@ class Recognizer:
         )
         recognition.missing_stroke = name_missing_stroke(
             verdict=recognition.verdict, embedding=embedding, target_index=target_index,
-            strokes=self.bundle.stroke_templates, thresholds=manifest.thresholds,
+            similarity=recognition.similarity, strokes=self.bundle.stroke_templates,
+            thresholds=manifest.thresholds,
         )
         return recognition
 

@@ -164,10 +164,10 @@ def build_stroke_templates(
 
 
 # Defaults for manifests made before missing strokes were named: chosen for the shipped bundle
-# by ``missing_strokes.choose_missing_stroke_thresholds`` (85 % of the named right) on its own
+# by ``missing_strokes.choose_missing_stroke_thresholds`` (82 % of the named right) on its own
 # cases, the calibration writers' and the synthesiser's (docs/missing-stroke.md).
-MISSING_STROKE_SHARPNESS = 100.0
-MISSING_STROKE_CONFIDENCE = 0.85
+MISSING_STROKE_SHARPNESS = 50.0
+MISSING_STROKE_CONFIDENCE = 0.7
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,8 @@ def evaluate_missing_strokes(
     bundle = recognizer.bundle
     cases = make_missing_stroke_cases(n, size=recognizer.input_size, source=source,
                                       trajectory_dir=trajectory_dir)
+    if not len(cases):
+        return {"cases": 0}
     outputs = forward(bundle.model, cases.images, desc=f"missing-stroke cases ({source})")
     return missing_stroke_rates(cases, outputs, bundle.templates, recognizer.manifest.thresholds,
                                 bundle.stroke_templates, bundle.outside_templates)

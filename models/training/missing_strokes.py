@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hanzi_grader.models.charset import CLASSES
-from hanzi_grader.models.missing_stroke import guess_missing_stroke
+from hanzi_grader.models.charset import CLASSES, index_of
+from hanzi_grader.models.missing_stroke import guess_missing_stroke, name_missing_stroke
 from hanzi_grader.models.preprocessing import preprocess
 from hanzi_grader.models.results import Verdict
-from hanzi_grader.models.training.scoring import Outputs, gaps_of, verdicts
+from hanzi_grader.models.training.scoring import Outputs, gaps_of, similarities, verdicts
 from hanzi_grader.models.verifier import StrokeTemplates, Thresholds
 from tqdm import tqdm
 
@@ -32,7 +32,7 @@ from hanzi_grader.errors import InvalidImage
 
 MISSING_STROKE_SEED = 900_007  # evaluation's cases
 MISSING_STROKE_CALIBRATION_SEED = 900_008  # the cases the defaults were chosen on
-SHARPNESSES = (20.0, 50.0, 100.0, 200.0)
+SHARPNESSES = (20.0, 30.0, 50.0, 70.0, 100.0, 150.0, 200.0)
 CONFIDENCES = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2))
 # Draws per case before giving up: only about 1 in 20 of the writers' samples has as many pen
 # strokes as textbook strokes (most join some), and of those 2 in 3 match them one to one.
@@ -96,9 +96,11 @@ def _writer_case(rng: np.random.Generator, size: int, trajectories: Any
     from hanzi_grader.models.training.synth import prepared_character
     from hanzi_grader.models.training.trajectories import render_trajectory
 
-    label = int(rng.integers(len(CLASSES)))
-    sample = trajectories.of_class(CLASSES[label], rng)
-    textbook = prepared_character(CLASSES[label]).points
+    chars = trajectories.chars  # the characters these writers wrote
+    char = chars[int(rng.integers(len(chars)))]
+    label = index_of(char)
+    sample = trajectories.of_class(char, rng)
+    textbook = prepared_character(char).points
     n = len(sample.strokes) if sample is not None else 0
     if n < 2 or n != len(textbook):
         return None  # not written, or pen strokes that are not one textbook stroke each
@@ -137,8 +139,12 @@ def make_missing_stroke_cases(
             targets.append(case[1])
             missing.append(case[2])
             break
-    return MissingStrokeCases(np.stack(images).astype(np.float32), np.asarray(targets),
-                              np.asarray(missing))
+        else:
+            break  # these writers hardly write a stroke per textbook stroke: fewer cases
+    return MissingStrokeCases(
+        np.stack(images).astype(np.float32) if images
+        else np.zeros((0, size, size, 1), np.float32),
+        np.asarray(targets, dtype=np.int64), np.asarray(missing, dtype=np.int64))
 
 
 def guesses(outputs: Outputs, targets: np.ndarray, strokes: StrokeTemplates,
@@ -165,8 +171,16 @@ def missing_stroke_rates(
     found = verdicts(outputs, templates, cases.targets, thresholds, strokes,
                      gaps_of(outputs, templates, outside))
     incomplete = found == str(Verdict.INCOMPLETE_OR_UNCLEAR)
-    index, confidence = guesses(outputs, cases.targets, strokes, thresholds)
-    named = incomplete & (index >= 0) & (confidence >= thresholds.missing_stroke_confidence)
+    index, _ = guesses(outputs, cases.targets, strokes, thresholds)
+    sims = similarities(outputs, templates, cases.targets)
+    # The service's own rule, case by case.
+    named = np.array([
+        name_missing_stroke(verdict=verdict, embedding=embedding, target_index=int(target),
+                            similarity=float(sim), strokes=strokes,
+                            thresholds=thresholds) is not None
+        for verdict, embedding, target, sim in zip(found, outputs.embeddings, cases.targets,
+                                                   sims, strict=True)
+    ], dtype=bool)
     right = index == cases.missing
 
     def share(hit: np.ndarray, over: np.ndarray) -> float:

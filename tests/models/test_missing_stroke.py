@@ -3,6 +3,7 @@ bundle naming the stroke left out of characters drawn from their medians."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -73,9 +74,11 @@ def templates_for(index: int, rows: np.ndarray, dim: int = 3) -> StrokeTemplates
 STROKES = templates_for(TEN, np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
 
 
-def name(embedding, verdict=Verdict.INCOMPLETE_OR_UNCLEAR, strokes=STROKES, target=TEN):
+def name(embedding, verdict=Verdict.INCOMPLETE_OR_UNCLEAR, strokes=STROKES, target=TEN,
+         similarity=0.5, thresholds=THRESHOLDS):
     return name_missing_stroke(verdict=verdict, embedding=np.asarray(embedding, np.float32),
-                               target_index=target, strokes=strokes, thresholds=THRESHOLDS)
+                               target_index=target, similarity=similarity, strokes=strokes,
+                               thresholds=thresholds)
 
 
 def test_names_the_stroke_whose_template_the_sample_lies_nearest():
@@ -95,6 +98,14 @@ def test_names_nothing_when_no_single_stroke_explains_the_sample():
                                      Verdict.INVALID_TARGET, None])
 def test_only_an_incomplete_verdict_names_a_stroke(verdict):
     assert name([0.0, 0.0, 1.0], verdict=verdict) is None
+
+
+def test_names_nothing_when_the_completeness_gate_passed():
+    # The verdict came from the first gate ("is it the target?"): unclear, not a stroke short.
+    gated = dataclasses.replace(THRESHOLDS, stroke_weight=1.0, stroke_threshold=0.0)
+    embedding = [0.0, 0.0, 1.0]  # stroke margin -1
+    assert name(embedding, similarity=1.5, thresholds=gated) is None  # 1.5 - 1 >= 0: complete
+    assert name(embedding, similarity=0.5, thresholds=gated).index == 1  # 0.5 - 1 < 0
 
 
 def test_names_nothing_when_rows_are_not_one_per_stroke():
