@@ -215,7 +215,8 @@ def choose_missing_stroke_thresholds(
                                         missing_stroke_confidence=float(confidence))
             rates = [missing_stroke_rates(cases, outputs, templates, trial, strokes, outside)
                      for cases, outputs in sets]
-            worst_right = min(np.nan_to_num(r["right"]) for r in rates)
+            # A set with nothing named has named nothing wrongly.
+            worst_right = min(1.0 if np.isnan(r["right"]) else r["right"] for r in rates)
             worst_named = min(r["named"] for r in rates)
             key = ((1.0, worst_named, worst_right) if worst_right >= right
                    else (0.0, worst_right, worst_named))
