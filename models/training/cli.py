@@ -190,6 +190,11 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
               default=_calibration("outside_renders"), show_default=True,
               help="Renders per character outside the 3755, for the templates that flag "
               "out-of-set input Unknown (0: none; 5 take about 4 minutes).")
+@click.option("--missing-stroke-cases", type=click.IntRange(0),
+              default=_calibration("missing_stroke_cases"), show_default=True,
+              help="One-stroke-missing renders (synthetic, and of the calibration writers) "
+              "on which the thresholds for naming the missing stroke are chosen (0: keep "
+              "the defaults; needs stroke templates).")
 @click.option("--real-fraction", type=click.FloatRange(0, 1),
               default=_calibration("real_fraction"), show_default=True,
               help="Share of class templates (training writers) and calibration cases "

@@ -15,6 +15,7 @@ that name a stroke, and ``right``, the share of the named that name the one left
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from hanzi_grader.errors import InvalidImage
 MISSING_STROKE_SEED = 900_007  # evaluation's cases
 MISSING_STROKE_CALIBRATION_SEED = 900_008  # the cases the defaults were chosen on
 SHARPNESSES = (20.0, 30.0, 50.0, 70.0, 100.0, 150.0, 200.0)
-CONFIDENCES = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2))
+CONFIDENCES = tuple(float(c) for c in np.round(np.arange(0.3, 0.96, 0.05), 2))
+RIGHT_SHARE = 0.82  # of the named right, on calibration cases: 80 % with room for chance
 # Draws per case before giving up: only about 1 in 20 of the writers' samples has as many pen
 # strokes as textbook strokes (most join some), and of those 2 in 3 match them one to one.
 MAX_DRAWS = 1000
@@ -195,32 +197,96 @@ def missing_stroke_rates(
     }
 
 
+def _naming_inputs(
+    cases: MissingStrokeCases, outputs: Outputs, templates: np.ndarray,
+    thresholds: Thresholds, strokes: StrokeTemplates, outside: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """What naming depends on besides its two thresholds, computed once: (incomplete verdicts,
+    cases the rule may name: an incomplete verdict, the completeness gate failed, a row per
+    stroke; each case's stroke-template scores; whether the nearest is the one missing)."""
+    sure = dataclasses.replace(thresholds, missing_stroke_confidence=0.0)
+    found = verdicts(outputs, templates, cases.targets, thresholds, strokes,
+                     gaps_of(outputs, templates, outside))
+    sims = similarities(outputs, templates, cases.targets)
+    eligible = np.array([
+        name_missing_stroke(verdict=verdict, embedding=embedding, target_index=int(target),
+                            similarity=float(sim), strokes=strokes, thresholds=sure) is not None
+        for verdict, embedding, target, sim in zip(found, outputs.embeddings, cases.targets,
+                                                   sims, strict=True)
+    ], dtype=bool)
+    scores = [strokes.of(int(target)) @ embedding
+              for embedding, target in zip(outputs.embeddings, cases.targets, strict=True)]
+    nearest = np.array([int(np.argmax(row)) if len(row) else -1 for row in scores])
+    return found == str(Verdict.INCOMPLETE_OR_UNCLEAR), eligible, scores, nearest == cases.missing
+
+
+def _confidences(scores: list[np.ndarray], sharpness: float) -> np.ndarray:
+    """``StrokeTemplates.guess``'s confidence for each case's scores."""
+    out = np.zeros(len(scores))
+    for i, row in enumerate(scores):
+        if len(row):
+            weights = np.exp(sharpness * (row.astype(np.float64) - row.max()))
+            out[i] = 1.0 / weights.sum()
+    return out
+
+
 def choose_missing_stroke_thresholds(
     sets: list[tuple[MissingStrokeCases, Outputs]],
     templates: np.ndarray,
     thresholds: Thresholds,
     strokes: StrokeTemplates,
     outside: np.ndarray | None = None,
-    right: float = 0.85,
+    right: float = RIGHT_SHARE,
 ) -> tuple[float, float]:
     """(sharpness, confidence) naming the most strokes while at least ``right`` of the named
     are right in every one of ``sets`` (each set judged alone, so real writers are not
     outvoted by the easier synthetic cases); the surest pair if none reaches it."""
-    import dataclasses
-
+    inputs = [_naming_inputs(cases, outputs, templates, thresholds, strokes, outside)
+              for cases, outputs in sets]
     best: tuple[tuple[float, ...], float, float] | None = None
     for sharpness in SHARPNESSES:
+        confidences = [_confidences(scores, sharpness) for _, _, scores, _ in inputs]
         for confidence in CONFIDENCES:
-            trial = dataclasses.replace(thresholds, missing_stroke_sharpness=sharpness,
-                                        missing_stroke_confidence=float(confidence))
-            rates = [missing_stroke_rates(cases, outputs, templates, trial, strokes, outside)
-                     for cases, outputs in sets]
-            # A set with nothing named has named nothing wrongly.
-            worst_right = min(1.0 if np.isnan(r["right"]) else r["right"] for r in rates)
-            worst_named = min(r["named"] for r in rates)
+            named_shares, right_shares = [], []
+            for (incomplete, eligible, _, hit), sure in zip(inputs, confidences, strict=True):
+                named = eligible & (sure >= confidence)
+                named_shares.append(named.sum() / max(incomplete.sum(), 1))
+                # A set with nothing named has named nothing wrongly.
+                right_shares.append(hit[named].mean() if named.any() else 1.0)
+            worst_right, worst_named = min(right_shares), min(named_shares)
             key = ((1.0, worst_named, worst_right) if worst_right >= right
                    else (0.0, worst_right, worst_named))
             if best is None or key > best[0]:
                 best = (key, sharpness, float(confidence))
     assert best is not None
     return best[1], best[2]
+
+
+def calibrate_missing_strokes(
+    model: Any, size: int, n: int, templates: np.ndarray, thresholds: Thresholds,
+    strokes: StrokeTemplates, outside: np.ndarray | None = None,
+    trajectory_dir: Path | None = None,
+) -> tuple[Thresholds, dict[str, Any]]:
+    """``thresholds`` with the naming thresholds chosen on ``n`` synthetic cases and, with a
+    ``trajectory_dir``, ``n`` of the calibration writers; and the rates they give there."""
+    from hanzi_grader.models.training.scoring import forward
+
+    sources = ["synthetic"] + (["writers"] if trajectory_dir is not None else [])
+    sets = []
+    for source in sources:
+        cases = make_missing_stroke_cases(n, size=size, source=source,
+                                          trajectory_dir=trajectory_dir,
+                                          seed=MISSING_STROKE_CALIBRATION_SEED,
+                                          writers="calibration")
+        if len(cases):
+            sets.append((source, cases, forward(model, cases.images,
+                                                desc=f"missing-stroke cases ({source})")))
+    if not sets:
+        return thresholds, {}
+    sharpness, confidence = choose_missing_stroke_thresholds(
+        [(c, o) for _, c, o in sets], templates, thresholds, strokes, outside)
+    chosen = dataclasses.replace(thresholds, missing_stroke_sharpness=sharpness,
+                                 missing_stroke_confidence=confidence)
+    report = {source: missing_stroke_rates(cases, outputs, templates, chosen, strokes, outside)
+              for source, cases, outputs in sets}
+    return chosen, report

@@ -117,3 +117,28 @@ def test_the_chosen_thresholds_keep_the_named_right_in_every_set():
     # and it names the clear ones, and the murky one it can
     assert [missing_stroke_rates(*each, templates, chosen, strokes)["named"]
             for each in sets] == [1.0, 0.5]
+
+
+def test_calibration_chooses_the_naming_thresholds_for_a_bundle(stroke_data):
+    from hanzi_grader.models.bundle import load_bundle
+    from hanzi_grader.models.training.missing_strokes import (
+        CONFIDENCES,
+        SHARPNESSES,
+        calibrate_missing_strokes,
+    )
+
+    from hanzi_grader.settings import SHIPPED_MODEL_DIR
+
+    bundle = load_bundle(SHIPPED_MODEL_DIR)
+    thresholds = bundle.manifest.thresholds
+
+    chosen, report = calibrate_missing_strokes(
+        bundle.model, bundle.manifest.input_size, 40, bundle.templates, thresholds,
+        bundle.stroke_templates, bundle.outside_templates)
+
+    assert chosen.missing_stroke_sharpness in SHARPNESSES
+    assert chosen.missing_stroke_confidence in CONFIDENCES
+    assert dataclasses.replace(chosen, missing_stroke_sharpness=0.0,
+                               missing_stroke_confidence=0.0) == dataclasses.replace(
+        thresholds, missing_stroke_sharpness=0.0, missing_stroke_confidence=0.0)
+    assert set(report) == {"synthetic"} and report["synthetic"]["cases"] == 40
