@@ -227,6 +227,46 @@ def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: st
     click.echo(f"wrote bundle {path}")
 
 
+@click.command("calibrate-missing-stroke")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cases", type=click.IntRange(20), default=_calibration("missing_stroke_cases"),
+              show_default=True,
+              help="One-stroke-missing renders of the synthesiser, and of the calibration "
+                   "writers, to choose on.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11; "
+                   "without one, synthetic renders only).")
+def calibrate_missing_stroke_command(bundle_dir: Path, cases: int,
+                                     trajectory_dir: Path | None) -> None:
+    """Choose BUNDLE_DIR's thresholds for naming the missing stroke, as `hanzi calibrate`
+    does, and rewrite its manifest: for a bundle calibrated before strokes were named, in a
+    minute rather than a whole calibration."""
+    import json
+
+    from hanzi_grader.models.bundle import load_bundle, write_manifest
+    from hanzi_grader.models.training.missing_strokes import calibrate_missing_strokes
+    from hanzi_grader.models.training.trajectories import default_trajectory_dir
+
+    try:
+        bundle = load_bundle(bundle_dir)
+        if not len(bundle.stroke_templates):
+            raise click.ClickException(f"{bundle_dir} has no stroke templates: nothing to name")
+        manifest = bundle.manifest
+        manifest.thresholds, report = calibrate_missing_strokes(
+            bundle.model, manifest.input_size, cases, bundle.templates, manifest.thresholds,
+            bundle.stroke_templates, bundle.outside_templates,
+            trajectory_dir or default_trajectory_dir())
+    except HanziError as error:
+        raise click.ClickException(str(error)) from None
+    manifest.evaluation.setdefault("calibration", {})["missing_stroke"] = report
+    write_manifest(bundle_dir, manifest)
+    click.echo(json.dumps({"missing_stroke_sharpness": manifest.thresholds.missing_stroke_sharpness,
+                           "missing_stroke_confidence":
+                               manifest.thresholds.missing_stroke_confidence, **report},
+                          indent=2, ensure_ascii=False))
+
+
 def _default_real_dev() -> Path | None:
     """../shared/real-dev beside the checkout, where the project's evaluation images live."""
     candidate = Path(__file__).resolve().parents[2].parent / "shared/real-dev/manifest.csv"

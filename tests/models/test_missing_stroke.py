@@ -134,6 +134,13 @@ def test_manifests_without_the_naming_thresholds_get_the_defaults():
         MISSING_STROKE_CONFIDENCE)
 
 
+def test_a_manifest_with_fields_this_code_does_not_know_still_reads():
+    # What lets the code before this feature read a manifest that has the naming thresholds:
+    # from_dict reads the fields it knows and leaves the rest.
+    data = {**THRESHOLDS.to_dict(), "a_later_threshold": 0.5}
+    assert Thresholds.from_dict(data) == THRESHOLDS
+
+
 # -- the shipped bundle, end to end --------------------------------------------------------
 
 # Characters whose every stroke, left out, leaves no other character (王 less a stroke is 土

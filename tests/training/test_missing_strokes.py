@@ -142,3 +142,37 @@ def test_calibration_chooses_the_naming_thresholds_for_a_bundle(stroke_data):
                                missing_stroke_confidence=0.0) == dataclasses.replace(
         thresholds, missing_stroke_sharpness=0.0, missing_stroke_confidence=0.0)
     assert set(report) == {"synthetic"} and report["synthetic"]["cases"] == 40
+
+
+def test_an_existing_bundle_gets_its_naming_thresholds_and_still_loads(
+    stroke_data, tmp_path, tiny_parts
+):
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+    from hanzi_grader.models.bundle import load_bundle
+
+    from hanzi_grader.cli import cli
+    from hanzi_grader.settings import SHIPPED_MODEL_DIR
+
+    # Given a copy of the shipped bundle, calibrated before strokes were named
+    bundle = tmp_path / "bundle"
+    shutil.copytree(SHIPPED_MODEL_DIR, bundle)
+    before = json.loads((bundle / "manifest.json").read_text())
+    assert "missing_stroke_confidence" not in before["thresholds"]
+
+    result = CliRunner().invoke(cli, ["calibrate-missing-stroke", str(bundle), "--cases", "30",
+                                      "--trajectories", str(tiny_parts)])
+
+    # Then its manifest holds the chosen pair and the rates, and nothing else changed
+    assert result.exit_code == 0, result.output
+    after = json.loads((bundle / "manifest.json").read_text())
+    assert {"missing_stroke_sharpness", "missing_stroke_confidence"} <= set(after["thresholds"])
+    assert after["evaluation"]["calibration"]["missing_stroke"]["synthetic"]["cases"] == 30
+    for key in ("model_sha256", "templates_sha256", "version", "created"):
+        assert after[key] == before[key]
+    assert {k: v for k, v in after["thresholds"].items() if not k.startswith("missing_")} == (
+        before["thresholds"])
+    assert load_bundle(bundle).manifest.thresholds.missing_stroke_confidence == (
+        after["thresholds"]["missing_stroke_confidence"])
