@@ -56,6 +56,18 @@ def test_the_shipped_table_holds_every_character_in_stroke_order():
     assert all(set(stroke_kinds(char)) <= set(KINDS) for char in CLASSES)
 
 
+def test_the_shipped_table_is_what_the_medians_give(tmp_path):
+    from hanzi_grader.models.stroke_kinds import TABLE, build_table
+    from hanzi_grader.models.training.strokes import StrokeData, StrokeDataMissing
+
+    try:
+        StrokeData.load()
+    except StrokeDataMissing:
+        pytest.skip("no stroke data: run hanzi fetch-strokes")
+    rebuilt = build_table(tmp_path / "stroke_kinds.txt")
+    assert rebuilt.read_text(encoding="utf-8") == TABLE.read_text(encoding="utf-8")
+
+
 # -- naming ------------------------------------------------------------------------------
 
 THRESHOLDS = Thresholds(accept_similarity=0.8, wrong_similarity=0.5, unknown_confidence=0.3,
