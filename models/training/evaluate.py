@@ -259,7 +259,7 @@ def evaluate(
     if writers and trajectory_dir is not None:
         report["writers_heldout"] = evaluate_writers(recognizer, writers, trajectory_dir)
         report["verifier_writers"] = evaluate_verifier(recognizer, writers, trajectory_dir)
-    if missing_stroke_cases:
+    if missing_stroke_cases and len(recognizer.bundle.stroke_templates):  # else none named
         report["missing_stroke_synthetic"] = evaluate_missing_strokes(
             recognizer, missing_stroke_cases, "synthetic")
         if trajectory_dir is not None:
