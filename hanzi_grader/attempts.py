@@ -6,8 +6,9 @@ worker's whole batch is one ``with transaction() as session:`` block.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -100,13 +101,49 @@ class CharacterStats:
 
 
 @dataclass(frozen=True)
+class MissedStrokes:
+    """The strokes of one kind a student left out: how often, and which (character, stroke
+    index from 0, times), the most often first."""
+
+    kind: str
+    count: int
+    strokes: list[tuple[str, int, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "count": self.count,
+                "strokes": [{"char": c, "index": i, "count": n} for c, i, n in self.strokes]}
+
+
+def missed_strokes(attempts: Iterable[Attempt], per_kind: int = 3) -> list[MissedStrokes]:
+    """The strokes the verifier named missing in ``attempts``, per stroke kind, the most
+    often missed kind first; ``per_kind`` strokes of each."""
+    by_kind: dict[str, Counter[tuple[str, int]]] = {}
+    for attempt in attempts:
+        missing = attempt.missing_stroke
+        if attempt.status != DONE or not isinstance(missing, dict) or attempt.target is None:
+            continue
+        by_kind.setdefault(str(missing.get("kind")), Counter())[
+            (attempt.target, int(missing.get("index", -1)))] += 1
+    found = [
+        MissedStrokes(kind, sum(counts.values()), [
+            (char, index, n) for (char, index), n in
+            sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:per_kind]
+        ])
+        for kind, counts in by_kind.items()
+    ]
+    return sorted(found, key=lambda m: (-m.count, m.kind))
+
+
+@dataclass(frozen=True)
 class History:
-    """A student's attempts over time, accuracy per target character, and what to practise."""
+    """A student's attempts over time, accuracy per target character, what to practise, and
+    the strokes they most often leave out."""
 
     student: str
     attempts: list[Attempt]
     per_character: list[CharacterStats]
     weakest: list[CharacterStats]
+    missed_strokes: list[MissedStrokes] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +154,7 @@ class History:
             "attempts": [attempt_to_dict(a) for a in self.attempts],
             "per_character": [s.to_dict() for s in self.per_character],
             "weakest": [s.to_dict() for s in self.weakest],
+            "missed_strokes": [m.to_dict() for m in self.missed_strokes],
         }
 
 
@@ -138,7 +176,7 @@ def student_history(*, session: Session, student: str, weakest_count: int = 5) -
         (s for s in per_character if s.correct < s.attempts),
         key=lambda s: (s.accuracy, -s.attempts, s.char),
     )[:weakest_count]
-    return History(student, attempts, per_character, weakest)
+    return History(student, attempts, per_character, weakest, missed_strokes(attempts))
 
 
 def character_stats(*, session: Session, student: str) -> list[CharacterStats]:
@@ -170,6 +208,7 @@ def attempt_to_dict(attempt: Attempt) -> dict[str, Any]:
         "unknown": attempt.unknown,
         "similarity": attempt.similarity,
         "verdict": attempt.verdict,
+        "missing_stroke": attempt.missing_stroke,
         "error": attempt.error,
         "error_type": attempt.error_type,
         "sheet_id": attempt.sheet_id,

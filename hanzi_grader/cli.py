@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "contact-sheet": ("models.training.cli:contact_sheet", "Write a PNG of synthetic samples."),
     "train": ("models.training.cli:train_command", "Train a classifier on synthetic handwriting."),
     "calibrate": ("models.training.cli:calibrate_command", "Build templates and thresholds."),
+    "calibrate-missing-stroke": ("models.training.cli:calibrate_missing_stroke_command",
+                                 "Choose a bundle's thresholds for naming missing strokes."),
     "evaluate": ("models.training.cli:evaluate_command", "Measure accuracy and verifier rates."),
     "worker": ("worker.cli:worker", "Start a batching recognition worker."),
     "submit": ("producer.cli:submit", "Submit images as recognition jobs."),

@@ -115,6 +115,8 @@ class Attempt(Base):
     unknown: Mapped[bool | None] = mapped_column(Boolean)
     similarity: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[str | None] = mapped_column(String(32))
+    # On some incomplete verdicts: {"index", "kind", "confidence"} of the stroke left out.
+    missing_stroke: Mapped[dict | None] = mapped_column(JsonDocument)
     error: Mapped[str | None] = mapped_column(Text)
     error_type: Mapped[str | None] = mapped_column(String(64))
 

@@ -199,9 +199,19 @@ def save_bundle(
         training=training or {},
         evaluation=evaluation or {},
     )
-    text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    (path / MANIFEST_FILE).write_text(text, encoding="utf-8")
+    write_manifest(path, manifest)
     return path
+
+
+def write_manifest(path: Path | str, manifest: Manifest) -> Path:
+    """Write ``manifest`` as the bundle's ``manifest.json`` (the other files untouched: the
+    manifest holds their hashes, nothing holds its own)."""
+    target = Path(path) / MANIFEST_FILE
+    text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    staging = target.with_suffix(".json.tmp")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(target)  # a reader never sees half a manifest
+    return target
 
 
 def load_manifest(path: Path | str) -> Manifest:

@@ -246,6 +246,8 @@ def verify(
             "similarity": recognition.similarity,
             "predicted": best.char,
             "confidence": best.confidence,
+            "missing_stroke": (recognition.missing_stroke.to_dict()
+                               if recognition.missing_stroke else None),
         }
         if as_json:
             echo_json(record)
@@ -257,10 +259,19 @@ def verify(
             click.echo(
                 f"{path}: {recognition.verdict} for {recognition.target} "
                 f"(similarity {similarity}; best guess {best.char} {percent(best.confidence)})"
-                f"{marker}"
+                f"{marker}{missing_stroke_note(recognition)}"
             )
     if failures.count:
         raise click.exceptions.Exit(1)
+
+
+def missing_stroke_note(recognition: Recognition) -> str:
+    """``"; missing stroke 3, 点"`` (counted from 1, as a learner counts) or nothing."""
+    missing = recognition.missing_stroke
+    if missing is None:
+        return ""
+    return (f"; missing stroke {missing.index + 1}, {missing.kind} "
+            f"({missing.confidence:.0%} sure)")
 
 
 @click.command("model-summary")

@@ -18,6 +18,7 @@ from hanzi_grader.models.bundle import Bundle, Manifest, load_bundle
 from hanzi_grader.models.cam import activation_map, feature_model, overlay
 from hanzi_grader.models.charset import LEVEL1_COUNT, char_of, index_of
 from hanzi_grader.models.melnyk_net import embedding_model
+from hanzi_grader.models.missing_stroke import name_missing_stroke
 from hanzi_grader.models.preprocessing import ImageSource, load_image, preprocess
 from hanzi_grader.models.results import Candidate, Recognition
 from hanzi_grader.models.verifier import decide_verdict, is_unknown, l2_normalize
@@ -162,6 +163,11 @@ class Recognizer:
             unknown_index=manifest.unknown_index,
             stroke_margin=stroke_margin,
             outside_gap=float(outside_gap),
+        )
+        recognition.missing_stroke = name_missing_stroke(
+            verdict=recognition.verdict, embedding=embedding, target_index=target_index,
+            similarity=recognition.similarity, strokes=self.bundle.stroke_templates,
+            thresholds=manifest.thresholds,
         )
         return recognition
 

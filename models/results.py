@@ -23,6 +23,19 @@ class Candidate:
     confidence: float
 
 
+@dataclass(frozen=True)
+class MissingStroke:
+    """The stroke an incomplete rendering most likely lacks: its index in standard stroke
+    order (from 0), its kind (横 竖 撇 点 捺 提 折 钩) and how sure the verifier is (0-1)."""
+
+    index: int
+    kind: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "kind": self.kind, "confidence": round(self.confidence, 4)}
+
+
 @dataclass
 class Recognition:
     """One image's outcome. ``error`` is set (and the rest empty) when the image was unusable."""
@@ -34,6 +47,7 @@ class Recognition:
     similarity: float | None = None
     error: str | None = None
     error_type: str | None = None  # class name from hanzi_grader.errors, e.g. "InvalidImage"
+    missing_stroke: MissingStroke | None = None  # named on some incomplete verdicts
 
     @property
     def ok(self) -> bool:
@@ -46,4 +60,5 @@ class Recognition:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["verdict"] = str(self.verdict) if self.verdict is not None else None
+        data["missing_stroke"] = self.missing_stroke.to_dict() if self.missing_stroke else None
         return data

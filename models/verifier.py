@@ -114,6 +114,19 @@ class StrokeTemplates:
         """The rows (stroke-missing offsets) of class ``index``."""
         return self.deltas[self.offsets[index] : self.offsets[index + 1]]
 
+    def guess(self, embedding: np.ndarray, target: int, sharpness: float) -> tuple[int, float]:
+        """(row, confidence): the stroke-missing template ``embedding`` lies nearest to among
+        class ``target``'s rows, and its share of ``softmax(sharpness * embedding . rows)``:
+        how clearly that one stroke, and no other, explains the sample. (-1, 0.0) for a
+        class without rows."""
+        rows = self.of(int(target))
+        if not len(rows):
+            return -1, 0.0
+        scores = sharpness * (rows @ np.asarray(embedding, dtype=np.float32)).astype(np.float64)
+        weights = np.exp(scores - scores.max())
+        best = int(np.argmax(scores))
+        return best, float(weights[best] / weights.sum())
+
     def margins(self, embeddings: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The stroke margin of each (unit) embedding against its target class."""
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
@@ -150,6 +163,13 @@ def build_stroke_templates(
     return StrokeTemplates(deltas.astype(np.float32), offsets.astype(np.int64))
 
 
+# Defaults for manifests made before missing strokes were named: chosen for the shipped bundle
+# by ``missing_strokes.choose_missing_stroke_thresholds`` (82 % of the named right) on its own
+# cases, the calibration writers' and the synthesiser's (docs/missing-stroke.md).
+MISSING_STROKE_SHARPNESS = 50.0
+MISSING_STROKE_CONFIDENCE = 0.7
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """The verifier's operating point, stored in the bundle's manifest and calibrated there.
@@ -173,6 +193,10 @@ class Thresholds:
     - ``stroke_weight`` and ``stroke_threshold``: the completeness gate, on the similarity plus
       ``stroke_weight`` times the stroke margin; with a weight of 0 (older manifests, bundles
       without stroke templates) there is no such gate.
+    - ``missing_stroke_sharpness`` and ``missing_stroke_confidence``: an incomplete verdict
+      names the stroke-missing template nearest to the sample (``StrokeTemplates.guess`` at
+      this sharpness) when its confidence reaches the second (absent in older manifests: the
+      defaults, measured on the shipped bundle; see docs/missing-stroke.md).
     """
 
     accept_similarity: float
@@ -184,6 +208,8 @@ class Thresholds:
     stroke_threshold: float = 0.0  # the completeness score a correct rendering reaches
     unknown_probability: float = 1.0  # Unknown score that flags input even when it does not win
     outside_weight: float = 0.0  # weight of the outside gap in the Unknown score
+    missing_stroke_sharpness: float = MISSING_STROKE_SHARPNESS
+    missing_stroke_confidence: float = MISSING_STROKE_CONFIDENCE
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

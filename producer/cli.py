@@ -285,6 +285,11 @@ def format_history(data: dict[str, Any]) -> str:
                   for s in data["per_character"]]
     if data["weakest"]:
         lines.append("practise next: " + " ".join(s["char"] for s in data["weakest"]))
+    if data.get("missed_strokes"):
+        lines.append("strokes most often left out:")
+        lines += [f"  {m['kind']}  {m['count']}x: " + ", ".join(
+            f"{s['char']} stroke {s['index'] + 1} ({s['count']}x)" for s in m["strokes"])
+            for m in data["missed_strokes"]]
     return "\n".join(lines)
 
 
@@ -305,6 +310,9 @@ def describe(outcome: dict[str, Any]) -> str:
         text += f"  target {outcome['target']}: {outcome.get('verdict')}"
         if similarity is not None:
             text += f" (similarity {similarity:.3f})"
+        missing = outcome.get("missing_stroke")
+        if missing:
+            text += f", missing stroke {missing['index'] + 1} {missing['kind']}"
     return text
 
 

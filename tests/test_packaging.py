@@ -60,10 +60,12 @@ def test_the_wheel_holds_every_module_and_the_data_they_read(wheel_files):
         for path in (ROOT / folder).rglob("*.py") if "__pycache__" not in path.parts
     }
     assert expected - set(wheel_files) == set()
-    # And the shipped bundle, the migrations' configuration and the sheets' font come with them
+    # And the shipped bundle and stroke kinds, the migrations' configuration and the sheets'
+    # font come with them
     for data in ("hanzi_grader/models/bundle/model.keras",
                  "hanzi_grader/models/bundle/templates.npz",
                  "hanzi_grader/models/bundle/manifest.json",
+                 "hanzi_grader/models/stroke_kinds.txt",
                  "hanzi_grader/migrations/alembic.ini",
                  "hanzi_grader/migrations/script.py.mako",
                  "hanzi_grader/producer/sheets/font/HanziGraderSans-Regular.otf",

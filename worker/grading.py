@@ -159,6 +159,8 @@ def _graded_job(
         "unknown": bool(recognition.unknown),
         "similarity": None if recognition.similarity is None else float(recognition.similarity),
         "verdict": str(recognition.verdict) if recognition.verdict is not None else None,
+        "missing_stroke": (recognition.missing_stroke.to_dict()
+                           if recognition.missing_stroke is not None else None),
     }
     return Outcome(job.job_id, row)
 

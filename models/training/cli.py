@@ -190,6 +190,11 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
               default=_calibration("outside_renders"), show_default=True,
               help="Renders per character outside the 3755, for the templates that flag "
               "out-of-set input Unknown (0: none; 5 take about 4 minutes).")
+@click.option("--missing-stroke-cases", type=click.IntRange(0),
+              default=_calibration("missing_stroke_cases"), show_default=True,
+              help="One-stroke-missing renders (synthetic, and of the calibration writers) "
+              "on which the thresholds for naming the missing stroke are chosen (0: keep "
+              "the defaults; needs stroke templates).")
 @click.option("--real-fraction", type=click.FloatRange(0, 1),
               default=_calibration("real_fraction"), show_default=True,
               help="Share of class templates (training writers) and calibration cases "
@@ -222,6 +227,46 @@ def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: st
     click.echo(f"wrote bundle {path}")
 
 
+@click.command("calibrate-missing-stroke")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cases", type=click.IntRange(20), default=_calibration("missing_stroke_cases"),
+              show_default=True,
+              help="One-stroke-missing renders of the synthesiser, and of the calibration "
+                   "writers, to choose on.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11; "
+                   "without one, synthetic renders only).")
+def calibrate_missing_stroke_command(bundle_dir: Path, cases: int,
+                                     trajectory_dir: Path | None) -> None:
+    """Choose BUNDLE_DIR's thresholds for naming the missing stroke, as `hanzi calibrate`
+    does, and rewrite its manifest: for a bundle calibrated before strokes were named, in a
+    minute rather than a whole calibration."""
+    import json
+
+    from hanzi_grader.models.bundle import load_bundle, write_manifest
+    from hanzi_grader.models.training.missing_strokes import calibrate_missing_strokes
+    from hanzi_grader.models.training.trajectories import default_trajectory_dir
+
+    try:
+        bundle = load_bundle(bundle_dir)
+        if not len(bundle.stroke_templates):
+            raise click.ClickException(f"{bundle_dir} has no stroke templates: nothing to name")
+        manifest = bundle.manifest
+        manifest.thresholds, report = calibrate_missing_strokes(
+            bundle.model, manifest.input_size, cases, bundle.templates, manifest.thresholds,
+            bundle.stroke_templates, bundle.outside_templates,
+            trajectory_dir or default_trajectory_dir())
+    except HanziError as error:
+        raise click.ClickException(str(error)) from None
+    manifest.evaluation.setdefault("calibration", {})["missing_stroke"] = report
+    write_manifest(bundle_dir, manifest)
+    click.echo(json.dumps({"missing_stroke_sharpness": manifest.thresholds.missing_stroke_sharpness,
+                           "missing_stroke_confidence":
+                               manifest.thresholds.missing_stroke_confidence, **report},
+                          indent=2, ensure_ascii=False))
+
+
 def _default_real_dev() -> Path | None:
     """../shared/real-dev beside the checkout, where the project's evaluation images live."""
     candidate = Path(__file__).resolve().parents[2].parent / "shared/real-dev/manifest.csv"
@@ -245,12 +290,16 @@ def _default_real_dev() -> Path | None:
 @click.option("--trajectories", "trajectory_dir",
               type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
+@click.option("--missing-stroke-cases", type=click.IntRange(0), default=300, show_default=True,
+              help="One-stroke-missing renders of the synthesiser and of the evaluation "
+                   "writers each: how often an incomplete verdict names the missing stroke, "
+                   "and how often rightly (0: skip).")
 @click.option("--no-speed", is_flag=True, help="Skip the throughput measurement.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as JSON here.")
 def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: int,
                      verifier_cases: int, writers: int, trajectory_dir: Path | None,
-                     no_speed: bool, json_out: Path | None) -> None:
+                     missing_stroke_cases: int, no_speed: bool, json_out: Path | None) -> None:
     """Top-1/top-5 accuracy and verifier rates of BUNDLE_DIR (default: the shipped bundle)."""
     import json
 
@@ -273,7 +322,8 @@ def evaluate_command(bundle_dir: Path | None, sets: tuple[str, ...], synthetic: 
         recognizer = Recognizer.load(bundle_dir)
         report = evaluate(recognizer, synthetic=synthetic, verifier_cases=verifier_cases,
                           sets=named, speed=not no_speed, writers=writers,
-                          trajectory_dir=trajectory_dir)
+                          trajectory_dir=trajectory_dir,
+                          missing_stroke_cases=missing_stroke_cases)
     except HanziError as error:
         raise click.ClickException(str(error)) from None
     click.echo(format_report(report))

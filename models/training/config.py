@@ -80,6 +80,9 @@ class CalibrationConfig:
     # calibration writers, held out of training) drawn from real writers' trajectories.
     real_fraction: float = 0.7
     trajectory_dir: Path | None = None  # None: default_trajectory_dir()
+    # One-stroke-missing cases, of the synthesiser and (with real_fraction) of the calibration
+    # writers each, on which the missing-stroke naming thresholds are chosen; 0: the defaults.
+    missing_stroke_cases: int = 1000
 
 
 def default_of(config: type, name: str) -> Any:

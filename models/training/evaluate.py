@@ -8,6 +8,9 @@
 - ``real``: any labelled set on disk (``models.training.labelled``), e.g. ../shared/real-dev;
 - ``verifier``: the service's verdicts on held-out verification cases (``probes``), and on
   the real sets: each real image checked against its own character and against another;
+- ``missing_stroke_*``: on one-stroke-missing renders of the synthesiser and of the
+  evaluation writers, how often an incomplete verdict names the stroke, and rightly
+  (``missing_strokes``);
 - ``speed``: images per second through ``Recognizer.recognize`` at batch 64, preprocessing
   included, and the bare forward pass.
 """
@@ -53,6 +56,10 @@ GOALS: dict[tuple[str, str], float] = {
     ("verifier_synthetic", "reject_incomplete"): 0.80,
     ("verifier_synthetic", "unknown_flagged"): 0.95,
     ("speed", "recognize_images_per_s"): 400.0,
+    ("missing_stroke_synthetic", "named"): 0.70,
+    ("missing_stroke_synthetic", "right"): 0.80,
+    ("missing_stroke_writers", "named"): 0.70,
+    ("missing_stroke_writers", "right"): 0.80,
 }
 
 
@@ -118,6 +125,26 @@ def evaluate_verifier(
     bundle = recognizer.bundle
     return verifier_rates(cases, outputs, bundle.templates, recognizer.manifest.thresholds,
                           bundle.stroke_templates, bundle.outside_templates)
+
+
+def evaluate_missing_strokes(
+    recognizer: Recognizer, n: int, source: str, trajectory_dir: Path | None = None
+) -> dict[str, Any]:
+    """Named and right shares of the missing stroke on ``n`` one-stroke-missing renders of
+    ``source`` (``models.training.missing_strokes``)."""
+    from hanzi_grader.models.training.missing_strokes import (
+        make_missing_stroke_cases,
+        missing_stroke_rates,
+    )
+
+    bundle = recognizer.bundle
+    cases = make_missing_stroke_cases(n, size=recognizer.input_size, source=source,
+                                      trajectory_dir=trajectory_dir)
+    if not len(cases):
+        return {"cases": 0}
+    outputs = forward(bundle.model, cases.images, desc=f"missing-stroke cases ({source})")
+    return missing_stroke_rates(cases, outputs, bundle.templates, recognizer.manifest.thresholds,
+                                bundle.stroke_templates, bundle.outside_templates)
 
 
 def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> dict[str, Any]:
@@ -213,9 +240,11 @@ def evaluate(
     speed: bool = True,
     writers: int = 0,
     trajectory_dir: Path | None = None,
+    missing_stroke_cases: int = 0,
 ) -> dict[str, Any]:
     """Every figure, as one JSON-ready dict; the held-out writers' figures only with
-    ``writers`` samples and a ``trajectory_dir``."""
+    ``writers`` samples and a ``trajectory_dir`` (their missing-stroke figures with a
+    ``trajectory_dir``)."""
     report: dict[str, Any] = {
         "bundle": str(recognizer.bundle.path),
         "version": recognizer.manifest.version,
@@ -230,6 +259,12 @@ def evaluate(
     if writers and trajectory_dir is not None:
         report["writers_heldout"] = evaluate_writers(recognizer, writers, trajectory_dir)
         report["verifier_writers"] = evaluate_verifier(recognizer, writers, trajectory_dir)
+    if missing_stroke_cases and len(recognizer.bundle.stroke_templates):  # else none named
+        report["missing_stroke_synthetic"] = evaluate_missing_strokes(
+            recognizer, missing_stroke_cases, "synthetic")
+        if trajectory_dir is not None:
+            report["missing_stroke_writers"] = evaluate_missing_strokes(
+                recognizer, missing_stroke_cases, "writers", trajectory_dir)
     for name, path in (sets or {}).items():
         report.setdefault("sets", {})[name] = evaluate_labelled(recognizer, read_labelled(path))
     if speed:

@@ -1,7 +1,8 @@
 """The annotated sheet: each cell outlined in its verdict's colour, the score in a header.
 
 Green for correct, red for a wrong character (with the model's best guess written in the
-cell's corner), amber for incomplete, unclear or unreadable, grey for blank. Printed model
+cell's corner), amber for incomplete, unclear or unreadable, grey for blank. A missing stroke
+the verifier named is drawn where it belongs, dashed, in the cell's amber. Printed model
 cells are left as they are. Each outline is drawn just inside its own cell, so neighbours never
 paint over each other and a cell's colour can be read back from the image.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from hanzi_grader.producer.sheets.collect import SheetResult
+from hanzi_grader.producer.sheets.collect import CellResult, SheetResult
 from hanzi_grader.producer.sheets.fonts import sans_font
-from hanzi_grader.scans.analysis import SheetAnalysis
+from hanzi_grader.producer.sheets.strokes import cell_to_scan, draw_dashed, stroke_in_cell
+from hanzi_grader.scans.analysis import AnalysedCell, SheetAnalysis
 from PIL import Image, ImageDraw
 
 GREEN, RED, AMBER, GREY = (0, 160, 70), (215, 30, 30), (240, 150, 0), (140, 140, 140)
@@ -81,6 +83,8 @@ def annotate(scan: np.ndarray, analysis: SheetAnalysis | None, result: SheetResu
         _outline(draw, cell.quad + shift, line, colour)
         if outcome.verdict == "wrong_character" and outcome.predicted:
             _write_guess(draw, outcome.predicted, cell.quad + shift, line, guess_font)
+        if outcome.missing_stroke and outcome.expected:
+            _draw_missing_stroke(draw, cell, outcome, analysis, shift, colour)
     return image
 
 
@@ -152,6 +156,23 @@ def _outline(draw: ImageDraw.ImageDraw, quad: np.ndarray, line: int,
         j = (i + 1) % 4
         draw.polygon([tuple(outer[i]), tuple(outer[j]), tuple(inner[j]), tuple(inner[i])],
                      fill=colour)
+
+
+def _draw_missing_stroke(draw: ImageDraw.ImageDraw, cell: AnalysedCell, outcome: CellResult,
+                         analysis: SheetAnalysis, shift: np.ndarray,
+                         colour: tuple[int, int, int]) -> None:
+    """The named missing stroke's median where it belongs in the cell, dashed (nothing
+    without the stroke data for it)."""
+    from hanzi_grader.scans.cells import cell_side
+
+    index = int(outcome.missing_stroke.get("index", -1))
+    points = stroke_in_cell(outcome.expected, index, cell.image.pixels)
+    if points is None:
+        return
+    pitch = analysis.grid.pitch
+    on_scan = cell_to_scan(points, cell.quad, cell_side(analysis.grid),
+                           analysis.guides.border) + shift
+    draw_dashed(draw, on_scan, colour, width=max(2, round(pitch / 30)), dash=max(3.0, pitch / 14))
 
 
 def _write_guess(draw: ImageDraw.ImageDraw, guess: str, quad: np.ndarray, line: int,

@@ -31,11 +31,12 @@ class CellResult:
     predicted: str | None = None
     similarity: float | None = None
     error: str | None = None
+    missing_stroke: dict[str, Any] | None = None  # {"index", "kind", "confidence"}
 
     def to_dict(self) -> dict[str, Any]:
         data = {"row": self.row, "col": self.col, "expected": self.expected,
                 "verdict": self.verdict, "predicted": self.predicted,
-                "similarity": self.similarity}
+                "similarity": self.similarity, "missing_stroke": self.missing_stroke}
         if self.error is not None:
             data["error"] = self.error
         return data
@@ -141,7 +142,8 @@ def cell_result(row: int, col: int, expected: str | None, outcome: dict[str, Any
     similarity = outcome.get("similarity")
     return CellResult(row, col, expected, outcome.get("verdict") or "unknown",
                       outcome.get("predicted"),
-                      None if similarity is None else round(float(similarity), 4))
+                      None if similarity is None else round(float(similarity), 4),
+                      missing_stroke=outcome.get("missing_stroke"))
 
 
 def _wait_for(job_ids: list[str], timeout: float) -> tuple[dict[str, dict], list[str]]:

@@ -100,3 +100,34 @@ def test_history_counts_accuracy_per_character_and_names_the_weakest(url):
     stats = {s["char"]: (s["attempts"], s["correct"]) for s in history["per_character"]}
     assert stats == {"永": (2, 1), "水": (2, 0), "人": (1, 1)}
     assert [s["char"] for s in history["weakest"]] == ["水", "永"]
+
+
+def test_history_names_the_strokes_left_out_most_per_kind(url):
+    def missing(index: int, kind: str) -> dict:
+        return {"index": index, "kind": kind, "confidence": 0.9}
+
+    incomplete = "incomplete_or_unclear"
+    rows = [
+        row("1", target="永", verdict=incomplete, missing_stroke=missing(0, "点"), minute=1),
+        row("2", target="永", verdict=incomplete, missing_stroke=missing(0, "点"), minute=2),
+        row("3", target="心", verdict=incomplete, missing_stroke=missing(2, "点"), minute=3),
+        row("4", target="十", verdict=incomplete, missing_stroke=missing(1, "竖"), minute=4),
+        row("5", target="十", verdict=incomplete, minute=5),  # unclear: no stroke named
+        row("6", target="十", verdict="correct", minute=6),
+        row("7", student="someone-else", target="十", verdict=incomplete,
+            missing_stroke=missing(1, "竖")),
+    ]
+    with database.transaction(url) as session:
+        attempts.record_attempts(session=session, rows=rows)
+    with database.transaction(url) as session:
+        history = attempts.student_history(session=session, student="s1").to_dict()
+
+    # The stored stroke comes back with each attempt, as the job's result carries it
+    assert history["attempts"][0]["missing_stroke"] == missing(0, "点")
+    assert history["attempts"][4]["missing_stroke"] is None
+    # And the strokes left out, the most often missed kind first
+    assert history["missed_strokes"] == [
+        {"kind": "点", "count": 3, "strokes": [{"char": "永", "index": 0, "count": 2},
+                                               {"char": "心", "index": 2, "count": 1}]},
+        {"kind": "竖", "count": 1, "strokes": [{"char": "十", "index": 1, "count": 1}]},
+    ]

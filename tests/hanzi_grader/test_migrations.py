@@ -48,3 +48,26 @@ def test_sqlite_upgrade_matches_the_tables(sqlite_url):
     assert _schema_diff(sqlite_url) == []
     database.downgrade(sqlite_url, "base")
     assert _tables(sqlite_url) == {"alembic_version"}
+
+
+def test_an_existing_database_keeps_its_attempts_when_attempts_gain_the_missing_stroke(
+    empty_postgres_url,
+):
+    from sqlalchemy import text
+
+    # Given a database at revision 0002 with an attempt graded before strokes were named
+    database.upgrade(empty_postgres_url, "0002")
+    engine = create_engine(empty_postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO attempts (job_id, status, verdict, created_at, processed_at) "
+            "VALUES ('old', 'done', 'incomplete_or_unclear', now(), now())"))
+
+    # When migrated to head, Then the attempt is there, with no stroke named
+    database.upgrade(empty_postgres_url)
+    with engine.connect() as connection:
+        stored = connection.execute(text(
+            "SELECT job_id, missing_stroke FROM attempts")).all()
+    engine.dispose()
+    assert [tuple(r) for r in stored] == [("old", None)]
+    assert _schema_diff(empty_postgres_url) == []

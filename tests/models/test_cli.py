@@ -109,7 +109,8 @@ def test_verify_with_one_target_json_contract(run, images):
     records = json_lines(result.stdout)
     assert len(records) == 2
     for record in records:
-        assert set(record) == {"path", "target", "verdict", "similarity", "predicted", "confidence"}
+        assert set(record) == {"path", "target", "verdict", "similarity", "predicted", "confidence",
+                               "missing_stroke"}
         assert record["target"] == "永"
         assert record["verdict"] in {v.value for v in Verdict}
         assert isinstance(record["similarity"], float)

@@ -144,6 +144,22 @@ def test_history_text_shows_accuracy_and_what_to_practise(configured):
     assert "practise next: 永" in result.output
 
 
+def test_history_text_shows_the_strokes_left_out(configured):
+    missing = {"index": 2, "kind": "点", "confidence": 0.9}
+    with database.transaction(configured) as session:
+        attempts.record_attempts(session=session, rows=[{
+            "job_id": f"j{i}", "student_id": "s1", "target": "永", "status": "done",
+            "verdict": "incomplete_or_unclear", "predicted_char": "永", "predicted": [],
+            "missing_stroke": missing, "created_at": T0, "processed_at": T0}
+            for i in range(2)])
+
+    result = CliRunner().invoke(cli, ["history", "s1"])
+
+    assert result.exit_code == 0, result.output
+    assert "incomplete_or_unclear, missing stroke 3 点" in result.output
+    assert "strokes most often left out:\n  点  2x: 永 stroke 3 (2x)" in result.output
+
+
 def test_history_on_a_fresh_embedded_home_migrates_its_database(tmp_path, monkeypatch):
     settings = Settings(home=tmp_path / "home")  # no HANZI_DATABASE_URL: embedded SQLite
     settings.home.mkdir()

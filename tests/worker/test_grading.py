@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hanzi_grader.models.results import Recognition, Verdict
+from hanzi_grader.models.results import Candidate, MissingStroke, Recognition, Verdict
 from hanzi_grader.worker.grading import grade
 from hanzi_grader.worker.jobs import make_payload
 
@@ -90,6 +90,26 @@ def test_the_result_has_the_history_shape(stub_recognizer):
     result = outcome.result()
     assert result["job_id"] == "a" and result["predicted"] == "永" and result["cell"] == [1, 2]
     assert result["verdict"] == "correct" and result["created_at"].startswith("20")
+
+
+def test_a_named_missing_stroke_is_stored_and_in_the_result():
+    class Incomplete(StubRecognizer):
+        @staticmethod
+        def _one(image, target, top_n):
+            return Recognition(candidates=[Candidate(target, 0.6)], target=target,
+                               verdict=Verdict.INCOMPLETE_OR_UNCLEAR, similarity=0.4,
+                               missing_stroke=MissingStroke(2, "点", 0.91))
+
+    [outcome] = grade([job("a", target="永")], recognizer=Incomplete(), max_image_bytes=LIMIT)
+
+    named = {"index": 2, "kind": "点", "confidence": 0.91}
+    assert outcome.row["missing_stroke"] == named
+    assert outcome.result()["missing_stroke"] == named
+
+
+def test_no_stroke_named_is_null_in_the_result(stub_recognizer):
+    [outcome] = grade([job("a", target="永")], recognizer=stub_recognizer, max_image_bytes=LIMIT)
+    assert outcome.result()["missing_stroke"] is None
 
 
 def test_the_real_recognizer_grades_a_batch(request):

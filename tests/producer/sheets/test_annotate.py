@@ -9,7 +9,9 @@ from hanzi_grader.producer.sheets.annotate import (
     VERDICT_COLOURS,
     annotate,
     header_height,
+    inset_quad,
     outline_middle,
+    outline_width,
 )
 from hanzi_grader.producer.sheets.collect import CellResult, SheetResult
 from hanzi_grader.producer.sheets.summary import write_csv, write_overview
@@ -76,3 +78,48 @@ def test_summary_csv_and_overview(tmp_path):
     assert rows[1]["error"] == "in/s2_b.png: no grid found"
     assert Image.open(png).size == (1240, 1754)
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_named_missing_stroke_is_drawn_inside_its_cell_in_amber(sheet_factory):
+    sheet = sheet_factory(31, rows=3, level=0.6, models=(0,))
+    analysis = analyse_sheet(Page(sheet.image), layout_from_dict(sheet.truth["layout"]))
+    written = [c for c in analysis.cells if c.spec.graded and not c.blank][:2]
+    named, unnamed = written
+    cells = [CellResult(c.spec.row, c.spec.col, c.spec.expected, "incomplete_or_unclear",
+                        missing_stroke={"index": 0, "kind": "横", "confidence": 0.9} if c is named
+                        else None) for c in written]
+    result = SheetResult("s1_week3.png", "s1", "sheet-x", score=0.0, cells=cells)
+
+    image = np.asarray(annotate(sheet.image, analysis, result))
+
+    header = header_height(sheet.image.shape[1])
+
+    def amber_inside(cell) -> int:
+        # Inside the outline band: only the drawn stroke can be amber there.
+        x0, y0 = inset_quad(cell.quad, 3 * outline_width(analysis.grid.pitch)).min(axis=0)
+        x1, y1 = inset_quad(cell.quad, 3 * outline_width(analysis.grid.pitch)).max(axis=0)
+        patch = image[round(y0) + header:round(y1) + header, round(x0):round(x1)]
+        return int((patch == VERDICT_COLOURS["incomplete_or_unclear"]).all(axis=2).sum())
+
+    assert amber_inside(named) > 0
+    assert amber_inside(unnamed) == 0
+
+
+def test_the_missing_stroke_lands_where_the_rest_of_the_character_puts_it(stroke_data):
+    from hanzi_grader.models.training.strokes import BOX_SIZE, Y_TOP
+    from hanzi_grader.producer.sheets.strokes import stroke_in_cell
+    from PIL import ImageDraw
+
+    # Given 我 drawn from its medians small and off-centre in a cell, stroke 3 left out
+    char, missing, scale, offset = "我", 3, 60.0, np.array([30.0, 12.0])
+    medians = [np.asarray(m, float) / BOX_SIZE * [1, -1] + [0, Y_TOP / BOX_SIZE]
+               for m in stroke_data.medians(char)]
+    cell = Image.new("L", (100, 100), 255)
+    draw = ImageDraw.Draw(cell)
+    for index, median in enumerate(medians):
+        if index != missing:
+            draw.line([tuple(p) for p in median * scale + offset], fill=0, width=1)
+
+    # Then the stroke is placed where it would have been written, within two pixels
+    found = stroke_in_cell(char, missing, np.asarray(cell))
+    np.testing.assert_allclose(found, medians[missing] * scale + offset, atol=2.0)
