@@ -71,7 +71,7 @@ def _synthetic_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, in
 def _normalised(strokes: list[np.ndarray]) -> np.ndarray:
     """(strokes, MATCH_POINTS, 2) centre lines resampled and fitted into the unit box by the
     whole character's box (its aspect kept), so a writer's strokes and the medians compare."""
-    from hanzi_grader.models.training.synth import resample_polyline
+    from hanzi_grader.models.training.medians import resample_polyline
 
     lines = np.stack([resample_polyline(np.asarray(s, dtype=np.float64), MATCH_POINTS)
                       for s in strokes])
@@ -95,7 +95,7 @@ def textbook_strokes(pen: list[np.ndarray], textbook: np.ndarray) -> np.ndarray 
 
 def _writer_case(rng: np.random.Generator, size: int, trajectories: Any
                  ) -> tuple[np.ndarray, int, int] | None:
-    from hanzi_grader.models.training.synth import prepared_character
+    from hanzi_grader.models.training.medians import prepared_character
     from hanzi_grader.models.training.trajectories import render_trajectory
 
     chars = trajectories.chars  # the characters these writers wrote

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 from hanzi_grader.models.charset import CLASSES, UNKNOWN_INDEX, index_of
+from hanzi_grader.models.training.medians import prepared_character
 from hanzi_grader.models.training.missing_strokes import (
     MissingStrokeCases,
     choose_missing_stroke_thresholds,
@@ -15,7 +16,6 @@ from hanzi_grader.models.training.missing_strokes import (
     textbook_strokes,
 )
 from hanzi_grader.models.training.scoring import Outputs
-from hanzi_grader.models.training.synth import prepared_character
 from hanzi_grader.models.verifier import StrokeTemplates, Thresholds
 
 from tests.training.conftest import PEN_STROKES
