@@ -1,4 +1,5 @@
-"""The database schema: students, their homework sheets, and every graded attempt.
+"""The database schema: tenants and their API keys, students, their homework sheets, the
+jobs sent through the HTTP API, and every graded attempt.
 
 These are SQLAlchemy 2.0 declarative tables. In this project "model" means a recognition
 network (``models/``), so these are called the tables or the schema. ``migrations/`` is
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +37,9 @@ NAMING_CONVENTION = {
 }
 
 ID_LENGTH = 64
+# The tenant that owns everything sent without an API key (`producer.client`, `hanzi submit`);
+# migration 0003 creates it and gives it every row that existed before tenants did.
+DEFAULT_TENANT_ID = 1
 # JSONB on Postgres (indexable, compact); plain JSON text elsewhere.
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -43,6 +48,36 @@ class Base(DeclarativeBase):
     """Declarative base of the hanzi-grader tables."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Tenant(Base):
+    """A learning platform (or one of its customers): it sees only its own jobs and students."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ApiKey(Base):
+    """A tenant's key to the HTTP API. Only the SHA-256 of the key is stored: the key is
+    random (256 bits), so a fast hash cannot be brute-forced, and lookups stay one index hit.
+    ``prefix`` (the key's first characters) lets an operator tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    rate_limit: Mapped[int | None] = mapped_column(Integer)  # requests a minute; None: default
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Student(Base):
@@ -69,6 +104,9 @@ class Sheet(Base):
     __tablename__ = "sheets"
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id"), server_default=text(str(DEFAULT_TENANT_ID))
+    )
     student_id: Mapped[str | None] = mapped_column(ForeignKey("students.id"))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -94,10 +132,16 @@ class Attempt(Base):
     """
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_student_created", "student_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_attempts_student_created", "student_id", "created_at"),
+        Index("ix_attempts_tenant_student_created", "tenant_id", "student_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id"), server_default=text(str(DEFAULT_TENANT_ID))
+    )
     student_id: Mapped[str | None] = mapped_column(ForeignKey("students.id"))
     sheet_id: Mapped[str | None] = mapped_column(ForeignKey("sheets.id"))
     cell_row: Mapped[int | None] = mapped_column(Integer)
@@ -126,3 +170,24 @@ class Attempt(Base):
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # submitted
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """A job accepted by the HTTP API, before and after it is graded: whose it is (so that
+    another tenant's key gets 404), what it was (so that a repeated POST with the same job id
+    is recognised), and where to say it is done. Its outcome is the attempt of the same job
+    id. Jobs sent with ``producer.client`` have no row here; their attempts are the default
+    tenant's."""
+
+    __tablename__ = "jobs"
+
+    job_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    student_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(8))
+    top_n: Mapped[int] = mapped_column(Integer)
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
