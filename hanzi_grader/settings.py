@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     # jobs come back after this long).
     visibility_timeout: int = 300
 
+    # The HTTP API (`hanzi api`). A request body over api_max_request_bytes is refused (413)
+    # before it is read; unset: room for a base64 image at max_image_bytes plus the fields.
+    api_max_request_bytes: int | None = Field(default=None, ge=1024)
+    api_rate_limit: int = Field(default=600, ge=1)  # requests a minute per key, unless its own
+
+    @property
+    def effective_api_max_request_bytes(self) -> int:
+        return self.api_max_request_bytes or (self.max_image_bytes * 4 // 3 + 64 * 1024)
+
     @model_validator(mode="after")
     def _default_batch_size(self) -> Settings:
         if self.flush_every is None:

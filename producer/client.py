@@ -28,8 +28,8 @@ from hanzi_grader.worker.sending import send_jobs
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 
-__all__ = ["ResultTimeout", "result", "results", "sheet_result", "submit", "submit_many",
-           "submit_sheet"]
+__all__ = ["ResultTimeout", "check_job", "result", "results", "sheet_result", "submit",
+           "submit_many", "submit_sheet"]
 
 Image = bytes | str | Path
 
@@ -42,11 +42,15 @@ def submit(
     top_n: int = DEFAULT_TOP_N,
     sheet: str | None = None,
     cell: tuple[int, int] | None = None,
+    tenant: int | None = None,
 ) -> str:
-    """Queue one image (bytes or a file path) for grading; return its job id."""
+    """Queue one image (bytes or a file path) for grading; return its job id.
+
+    ``tenant``: the id of the tenant whose job it is (the HTTP API's); None, the default one.
+    """
     return submit_many([image], student=student, target=target, top_n=top_n, sheet=sheet,
                        job_ids=[job_id] if job_id else None,
-                       cells=[cell] if cell else None)[0]
+                       cells=[cell] if cell else None, tenant=tenant)[0]
 
 
 def submit_many(
@@ -60,6 +64,7 @@ def submit_many(
     cells: Iterable[tuple[int, int] | None] | None = None,
     targets: Iterable[str | None] | None = None,
     on_submitted: Callable[[str], None] | None = None,
+    tenant: int | None = None,
 ) -> list[str]:
     """Queue many images over one broker connection; return their job ids in order.
 
@@ -80,7 +85,7 @@ def submit_many(
     for each in set(target_list) - {None}:
         _check_options(student=student, target=each, top_n=top_n, sheet=sheet)
     send_jobs((make_payload(read_image(image), job_id=job_id, student=student, target=each,
-                            top_n=top_n, sheet=sheet, cell=cell)
+                            top_n=top_n, sheet=sheet, cell=cell, tenant=tenant)
                for image, job_id, cell, each in zip(images, ids, cell_list, target_list,
                                                     strict=True)),
               on_sent=on_submitted)
@@ -151,6 +156,13 @@ def read_image(image: Image) -> bytes:
 def new_job_id() -> str:
     """A fresh random job id."""
     return uuid.uuid4().hex
+
+
+def check_job(*, student: str, target: str | None, top_n: int, job_id: str | None) -> None:
+    """Raise what ``submit`` would raise for these options, without sending anything."""
+    _check_options(student=student, target=target, top_n=top_n, sheet=None)
+    if job_id is not None:
+        _check_id(job_id, "job id")
 
 
 def _check_options(*, student: str, target: str | None, top_n: int, sheet: str | None) -> None:
