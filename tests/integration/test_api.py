@@ -1,0 +1,195 @@
+"""The HTTP API as a platform uses it: a real uvicorn process (`hanzi api`), a real worker,
+the real Redis and Postgres. Every wait polls with a deadline."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hanzi_grader.producer.workers import stop_worker
+
+from tests.integration.conftest import ROOT, hanzi, json_lines, wait_for
+from tests.worker.images import character_png
+
+pytestmark = pytest.mark.integration
+
+SERVER_START_TIMEOUT_S = 60
+RESULT_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def api_url(service_env, tmp_path_factory) -> Iterator[str]:
+    """`hanzi api` serving on a free port of this machine."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("api") / "api.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hanzi_grader", "api", "--port", str(port)],
+            env=service_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"hanzi api exited {process.returncode}:\n{log_path.read_text()}")
+        try:
+            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(serving, timeout=SERVER_START_TIMEOUT_S, what="hanzi api to serve")
+        yield url
+    finally:
+        stop_worker(process)  # SIGTERM, then kill: uvicorn shuts down gracefully on it
+
+
+def new_key(env: dict[str, str], tenant: str, *extra: str) -> dict[str, str]:
+    done = hanzi("api-key", "create", "--tenant", tenant, *extra, env=env)
+    return {"Authorization": f"Bearer {done.stdout.splitlines()[-1]}"}
+
+
+@pytest.fixture(scope="module")
+def acme(service_env) -> dict[str, str]:
+    return new_key(service_env, "acme")
+
+
+def poll_done(api_url: str, key: dict[str, str], status_url: str) -> dict:
+    def finished() -> dict | None:
+        body = httpx.get(status_url, headers=key, timeout=10).json()
+        return body if body["status"] != "queued" else None
+
+    assert status_url.startswith(api_url)
+    return wait_for(finished, timeout=RESULT_TIMEOUT_S, what=f"{status_url} to finish",
+                    interval=0.25)
+
+
+def post_form(api_url: str, key: dict[str, str], image: bytes, **fields) -> httpx.Response:
+    return httpx.post(f"{api_url}/v1/jobs", headers=key, timeout=30, data=fields,
+                      files={"image": ("char.png", image, "image/png")})
+
+
+def test_a_multipart_job_is_graded_by_the_worker_and_polled_to_done(worker, api_url, acme,
+                                                                    rows):
+    accepted = post_form(api_url, acme, character_png("永"), student="api-s1", target="永",
+                         top_n="3")
+
+    assert accepted.status_code == 202, accepted.text
+    body = accepted.json()
+    assert body["status"] == "queued"
+    done = poll_done(api_url, acme, body["status_url"])
+    assert done["job_id"] == body["job_id"] and done["status"] == "done"
+    result = done["result"]
+    assert {"verdict", "predicted", "candidates", "error"} <= set(result)
+    assert len(result["candidates"]) == 3 and result["error"] is None
+    assert result["predicted"] == result["candidates"][0]["char"]
+    [row] = rows("job_id = :job_id", job_id=body["job_id"])
+    assert row["tenant_id"] > 1 and row["student_id"] == "api-s1" and row["target"] == "永"
+
+
+def test_a_json_job_with_a_base64_image_is_graded(worker, api_url, acme):
+    accepted = httpx.post(f"{api_url}/v1/jobs", headers=acme, timeout=30, json={
+        "image": base64.b64encode(character_png("水")).decode(), "student": "api-s2"})
+
+    assert accepted.status_code == 202, accepted.text
+    done = poll_done(api_url, acme, accepted.json()["status_url"])
+    assert done["status"] == "done" and done["result"]["verdict"] is None  # no target
+
+
+def test_a_repeated_submission_is_graded_once(worker, api_url, acme, rows):
+    image = character_png("人")
+    first = post_form(api_url, acme, image, student="api-dup", job_id="api-dup-1")
+    second = post_form(api_url, acme, image, student="api-dup", job_id="api-dup-1")
+
+    assert first.status_code == second.status_code == 202
+    assert first.json()["job_id"] == second.json()["job_id"] == "api-dup-1"
+    poll_done(api_url, acme, first.json()["status_url"])
+    after = post_form(api_url, acme, image, student="api-dup", job_id="api-dup-1")
+    assert after.json()["status"] == "done"
+    assert len(rows("job_id = 'api-dup-1'")) == 1
+
+
+def test_history_is_the_tenants_and_the_default_tenant_sees_producer_client_jobs(
+        worker, api_url, acme, service_env, tmp_path):
+    # Given a student graded through the API, and the same student id through `hanzi submit`
+    accepted = post_form(api_url, acme, character_png("大"), student="api-hist", target="大")
+    poll_done(api_url, acme, accepted.json()["status_url"])
+    image = tmp_path / "da.png"
+    image.write_bytes(character_png("大"))
+    [submitted] = json_lines(hanzi("submit", str(image), "--student", "api-hist", "--wait",
+                                   "--json", env=service_env).stdout)
+
+    # When each tenant asks for the history
+    mine = httpx.get(f"{api_url}/v1/students/api-hist/history", headers=acme).json()
+    default = httpx.get(f"{api_url}/v1/students/api-hist/history",
+                        headers=new_key(service_env, "default")).json()
+
+    # Then each sees its own attempts, in `hanzi history --json`'s shape
+    assert [a["job_id"] for a in mine["attempts"]] == [accepted.json()["job_id"]]
+    assert mine["per_character"][0]["char"] == "大" and mine["attempt_count"] == 1
+    assert [a["job_id"] for a in default["attempts"]] == [submitted["job_id"]]
+
+
+def test_keys_see_their_own_tenant_only(worker, api_url, acme, service_env):
+    accepted = post_form(api_url, acme, character_png("中"), student="api-t")
+    status_url = accepted.json()["status_url"]
+    globex = new_key(service_env, "globex")
+
+    other = httpx.get(status_url, headers=globex)
+    missing = httpx.get(status_url)
+    wrong = httpx.get(status_url, headers={"Authorization": "Bearer hzk_not-a-key"})
+
+    assert other.status_code == 404 and other.json()["status"] == 404
+    assert other.headers["content-type"] == "application/problem+json"
+    assert missing.status_code == wrong.status_code == 401
+    assert httpx.get(status_url, headers=acme).status_code == 200
+
+
+def test_an_oversized_upload_is_413(api_url, acme):
+    response = post_form(api_url, acme, b"\0" * (12 * 1024 * 1024), student="api-big")
+
+    assert response.status_code == 413
+    assert "over the limit" in response.json()["detail"]
+
+
+def test_a_burst_over_the_rate_limit_is_429_with_retry_after(api_url, service_env):
+    key = new_key(service_env, "bursty", "--rate-limit", "5")
+
+    codes = [httpx.get(f"{api_url}/v1/jobs/none", headers=key).status_code for _ in range(7)]
+
+    assert codes[:5] == [404] * 5 and codes[5:] == [429, 429]
+    limited = httpx.get(f"{api_url}/v1/jobs/none", headers=key)
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_readiness_metrics_and_openapi(worker, api_url):
+    ready = httpx.get(f"{api_url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["workers"]["names"][0].startswith("itest@")
+
+    metrics = httpx.get(f"{api_url}/metrics").text
+    assert "hanzi_api_requests_total" in metrics and "hanzi_queue_depth" in metrics
+
+    document = httpx.get(f"{api_url}/openapi.json").json()
+    assert "/v1/jobs" in document["paths"]
+
+
+def test_the_api_process_needs_no_tensorflow(api_url):
+    # The web process must stay light: grading happens in the workers only.
+    pids = subprocess.run(["pgrep", "-f", f"hanzi_grader api --port {api_url.rsplit(':', 1)[1]}"],
+                          capture_output=True, text=True).stdout.split()
+    maps = "".join(Path(f"/proc/{pid}/maps").read_text() for pid in pids
+                   if Path(f"/proc/{pid}/maps").exists() and int(pid) != os.getpid())
+    assert pids and "tensorflow" not in maps
