@@ -60,8 +60,9 @@ def create_key(tenant: str, rate_limit: int | None, as_json: bool) -> None:
         raise click.ClickException(str(error)) from None
     if as_json:
         echo_json({"tenant": made.tenant, "tenant_id": made.tenant_id, "key_id": made.key_id,
-                   "key": made.key})
+                   "webhook_secret": made.webhook_secret, "key": made.key})
         return
     click.echo(f"API key {made.key_id} for tenant {made.tenant} (id {made.tenant_id}); "
-               f"shown this once, store it now:", err=True)
+               f"shown this once, store both now.", err=True)
+    click.echo(f"webhook signing secret: {made.webhook_secret}")
     click.echo(made.key)

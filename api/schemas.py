@@ -21,7 +21,8 @@ class JobSubmission(BaseModel):
         "Your own id for the job: repeating a request with the same id returns the first "
         "answer instead of grading twice."))
     callback_url: str | None = Field(default=None, description=(
-        "Reserved for webhooks; not accepted yet."))
+        "POSTed the result when the job is done, signed (see docs/api.md); its host must be "
+        "one the operator allows."))
 
 
 class JobAccepted(BaseModel):

@@ -13,7 +13,7 @@ from hanzi_grader.api.problems import Problem
 from hanzi_grader.producer import client
 from hanzi_grader.worker.jobs import DEFAULT_TOP_N
 
-from hanzi_grader import database, job_records
+from hanzi_grader import database, job_records, webhooks
 from hanzi_grader.errors import InvalidImage, InvalidJob
 from hanzi_grader.settings import get_settings
 
@@ -39,8 +39,10 @@ class Accepted:
     new: bool  # False: a repeat of an earlier submission
 
 
-def accept_job(submission: Submission, *, tenant_id: int) -> Accepted:
-    """Queue ``submission`` for ``tenant_id``.
+def accept_job(submission: Submission, *, tenant_id: int, api_key_id: int | None = None
+               ) -> Accepted:
+    """Queue ``submission`` for ``tenant_id``, sent with the key ``api_key_id`` (whose secret
+    signs the job's webhook).
 
     A repeat of an earlier submission (same job id, same content) sends nothing new unless
     the job is still waiting: then it is sent again under the same id, which the worker grades
@@ -53,7 +55,7 @@ def accept_job(submission: Submission, *, tenant_id: int) -> Accepted:
             session=session, job_id=job_id, tenant_id=tenant_id, student=submission.student,
             image_sha256=hashlib.sha256(submission.image).hexdigest(),
             target=submission.target, top_n=submission.top_n,
-            callback_url=submission.callback_url)
+            callback_url=submission.callback_url, api_key_id=api_key_id)
         attempt = job_records.job_attempt(session=session, job_id=job_id)
     if attempt is not None:
         return Accepted(job_id, attempt.status, new=recorded.created)
@@ -70,6 +72,9 @@ def _check(submission: Submission) -> None:
     if not submission.image:
         raise InvalidImage("image is empty (0 bytes)")
     if submission.callback_url is not None:
-        raise InvalidJob("callback_url: webhooks are not available yet; poll status_url")
+        refusal = webhooks.callback_refusal(submission.callback_url,
+                                            get_settings().api_callback_hosts)
+        if refusal is not None:
+            raise InvalidJob(refusal)
     client.check_job(student=submission.student, target=submission.target,
                      top_n=submission.top_n, job_id=submission.job_id)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("models.training.cli:calibrate_command", "Build templates and thresholds."),
     "evaluate": ("models.training.cli:evaluate_command", "Measure accuracy and verifier rates."),
     "worker": ("worker.cli:worker", "Start a batching recognition worker."),
+    "webhook-worker": ("worker.cli:webhook_worker", "Deliver the HTTP API's webhooks."),
     "submit": ("producer.cli:submit", "Submit images as recognition jobs."),
     "history": ("producer.cli:history", "Show a student's attempt history."),
     "status": ("producer.cli:status", "Show the broker, its workers and the jobs waiting."),

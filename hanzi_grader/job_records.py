@@ -31,12 +31,12 @@ class Recorded:
 
 def record_job(*, session: Session, job_id: str, tenant_id: int, student: str,
                image_sha256: str, target: str | None, top_n: int,
-               callback_url: str | None) -> Recorded:
+               callback_url: str | None, api_key_id: int | None = None) -> Recorded:
     """Store the job, or find the same job stored before; raise JobIdTaken on a clash."""
     # INSERT .. ON CONFLICT DO NOTHING: two racing requests with one id make one row.
     values = {"job_id": job_id, "tenant_id": tenant_id, "student_id": student,
               "image_sha256": image_sha256, "target": target, "top_n": top_n,
-              "callback_url": callback_url}
+              "callback_url": callback_url, "api_key_id": api_key_id}
     statement = insert_ignoring_conflicts(session, Job.__table__, "job_id")
     created = session.scalar(statement.values(values).returning(Job.job_id)) is not None
     existing = session.get(Job, job_id, populate_existing=True)

@@ -74,6 +74,9 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     rate_limit: Mapped[int | None] = mapped_column(Integer)  # requests a minute; None: default
+    # Signs the webhooks of the jobs sent with this key. Kept in clear, as it must be to sign:
+    # someone who reads it can forge a webhook, but not call the API.
+    webhook_secret: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -183,11 +186,37 @@ class Job(Base):
 
     job_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))  # signs webhooks
     student_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     image_sha256: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(8))
     top_n: Mapped[int] = mapped_column(Integer)
     callback_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class WebhookDelivery(Base):
+    """One try at POSTing a finished job to its callback URL: what was answered, or why not.
+
+    A job's tries share its ``delivery_id`` (the ``Hanzi-Delivery`` header, for receivers to
+    drop repeats); ``outcome`` is ``delivered``, ``retrying`` or ``failed`` (given up, or
+    refused: a host not on the allow-list).
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.job_id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    try_number: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_ms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -17,6 +17,7 @@ from hanzi_grader.errors import HanziError
 from hanzi_grader.schema import ID_LENGTH, ApiKey, Tenant
 
 KEY_PREFIX = "hzk_"  # makes a leaked key recognisable to secret scanners and people
+SECRET_PREFIX = "whsec_"
 PREFIX_SHOWN = 12  # characters of a key kept in clear, to tell keys apart
 
 
@@ -25,6 +26,7 @@ class NewKey:
     """A key just made: the only moment its secret exists outside the client."""
 
     key: str
+    webhook_secret: str  # the HMAC key of this key's webhooks (hanzi_grader.webhooks)
     key_id: int
     tenant_id: int
     tenant: str
@@ -57,11 +59,13 @@ def create_api_key(*, session: Session, tenant: str, rate_limit: int | None = No
         session.add(owner)
         session.flush()
     key = KEY_PREFIX + secrets.token_urlsafe(32)
+    secret = SECRET_PREFIX + secrets.token_hex(24)
     row = ApiKey(tenant_id=owner.id, prefix=key[:PREFIX_SHOWN], key_sha256=key_sha256(key),
-                 rate_limit=rate_limit)
+                 rate_limit=rate_limit, webhook_secret=secret)
     session.add(row)
     session.flush()
-    return NewKey(key=key, key_id=row.id, tenant_id=owner.id, tenant=owner.name)
+    return NewKey(key=key, webhook_secret=secret, key_id=row.id, tenant_id=owner.id,
+                  tenant=owner.name)
 
 
 def key_owner(*, session: Session, key: str) -> KeyOwner | None:

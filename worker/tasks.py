@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
-from hanzi_grader.worker import grading, reporting
+from hanzi_grader.worker import grading, reporting, webhooks
 from hanzi_grader.worker.acks import acknowledge_all
 from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, app
 from hanzi_grader.worker.reporting import JobResult
@@ -166,11 +166,22 @@ def handle_batch(requests: Sequence[SimpleRequest]) -> None:
         counts["recognize_ms"], elapsed * 1000,
     )
     reporting.announce(app, GRADE_TASK, requests, results, elapsed)
+    _send_callbacks(counts["graded_ids"])
+
+
+def _send_callbacks(job_ids: list[str]) -> None:
+    """Webhooks for the jobs this batch stored (a job stored before had its own)."""
+    if not job_ids:
+        return
+    try:
+        webhooks.send_callbacks(job_ids)
+    except Exception:  # the attempts are committed and reported; a lost webhook is logged
+        logger.exception("could not queue the webhooks of %d jobs", len(job_ids))
 
 
 def _grade_and_store(
     requests: Sequence[SimpleRequest],
-) -> tuple[dict[str, JobResult], dict[str, float]]:
+) -> tuple[dict[str, JobResult], dict[str, Any]]:
     items = _unique_jobs(requests)
     stored = with_db_retries(lambda: _stored_attempts([job_id for job_id, _ in items]))
     fresh = [(job_id, payload) for job_id, payload in items if job_id not in stored]
@@ -185,7 +196,8 @@ def _grade_and_store(
                    | {a.sheet_id for a in stored.values()})
     results = {job_id: _stored_result(a) for job_id, a in stored.items()}
     results |= {o.job_id: (o.error, o.result()) for o in outcomes}
-    counts = {
+    counts: dict[str, Any] = {
+        "graded_ids": [o.job_id for o in outcomes],
         "done": sum(not o.failed for o in outcomes),
         "failed": sum(o.failed for o in outcomes),
         "stored": len(stored),

@@ -51,7 +51,8 @@ SUBMISSION_BODY = {
 async def submit_job(request: Request, owner: Owner) -> JobAccepted:
     """Queue one character image for grading; poll ``status_url`` for the result."""
     submission = await _read_submission(request)
-    accepted = await run_in_threadpool(accept_job, submission, tenant_id=owner.tenant_id)
+    accepted = await run_in_threadpool(accept_job, submission, tenant_id=owner.tenant_id,
+                                       api_key_id=owner.key_id)
     if accepted.new:
         JOBS_SUBMITTED.labels("api").inc()
     return JobAccepted(job_id=accepted.job_id, status=accepted.status,

@@ -61,9 +61,17 @@ def _database() -> dict[str, Any]:
 
 
 def _workers() -> dict[str, Any]:
-    from hanzi_grader.producer.workers import broker_workers, workers_running
+    """The workers that consume the grading queue (a webhook worker answers pings too, but
+    grades nothing)."""
+    from hanzi_grader.producer.workers import workers_running
+    from hanzi_grader.worker.app import GRADE_QUEUE, app
 
-    names = workers_running() if get_settings().embedded else broker_workers(PING_TIMEOUT_S)
+    if get_settings().embedded:
+        names = workers_running()
+    else:
+        queues = app.control.inspect(timeout=PING_TIMEOUT_S).active_queues() or {}
+        names = sorted(name for name, consumed in queues.items()
+                       if any(queue.get("name") == GRADE_QUEUE for queue in consumed))
     if not names:
         raise RuntimeError("no worker is consuming the grading queue")
     return {"names": names}

@@ -1,5 +1,5 @@
-"""Tenants, their API keys and the jobs sent through the HTTP API; attempts and sheets belong
-to a tenant.
+"""Tenants, their API keys, the jobs sent through the HTTP API and their webhook deliveries;
+attempts and sheets belong to a tenant.
 
 Revision ID: 0003
 Revises: 0002
@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_sha256", sa.String(length=64), nullable=False),
         sa.Column("rate_limit", sa.Integer(), nullable=True),
+        sa.Column("webhook_secret", sa.String(length=64), nullable=False),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
@@ -62,6 +63,7 @@ def upgrade() -> None:
         "jobs",
         sa.Column("job_id", sa.String(length=64), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=True),
         sa.Column("student_id", sa.String(length=64), nullable=False),
         sa.Column("image_sha256", sa.String(length=64), nullable=False),
         sa.Column("target", sa.String(length=8), nullable=True),
@@ -73,9 +75,37 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_jobs_tenant_id_tenants")
         ),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"], ["api_keys.id"], name=op.f("fk_jobs_api_key_id_api_keys")
+        ),
         sa.PrimaryKeyConstraint("job_id", name=op.f("pk_jobs")),
     )
     op.create_index(op.f("ix_jobs_tenant_id"), "jobs", ["tenant_id"], unique=False)
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("delivery_id", sa.String(length=64), nullable=False),
+        sa.Column("job_id", sa.String(length=64), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("try_number", sa.Integer(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("duration_ms", sa.Float(), nullable=True),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.job_id"], name=op.f("fk_webhook_deliveries_job_id_jobs")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_webhook_deliveries_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+    )
+    op.create_index(op.f("ix_webhook_deliveries_job_id"), "webhook_deliveries", ["job_id"],
+                    unique=False)
     for table in ("attempts", "sheets"):
         # Batch mode: SQLite cannot add a foreign key in place; Postgres runs ALTER TABLE.
         # The server default fills the existing rows, so NOT NULL holds at once.
@@ -94,6 +124,8 @@ def downgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.drop_constraint(f"fk_{table}_tenant_id_tenants", type_="foreignkey")
             batch.drop_column("tenant_id")
+    op.drop_index(op.f("ix_webhook_deliveries_job_id"), table_name="webhook_deliveries")
+    op.drop_table("webhook_deliveries")
     op.drop_index(op.f("ix_jobs_tenant_id"), table_name="jobs")
     op.drop_table("jobs")
     op.drop_index(op.f("ix_api_keys_tenant_id"), table_name="api_keys")

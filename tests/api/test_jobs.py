@@ -150,7 +150,8 @@ def test_an_image_over_the_image_limit_is_413(api):
     ({"top_n": "many"}, "top_n must be an integer"),
     ({"student": ""}, "student"),
     ({"job_id": "j" * 65}, "job id must be"),
-    ({"callback_url": "https://example.org/hook"}, "webhooks are not available"),
+    ({"callback_url": "https://example.org/hook"}, "host 'example.org' is not allowed"),
+    ({"callback_url": "ftp://127.0.0.1/hook"}, "must be an http(s) URL"),
 ])
 def test_bad_fields_are_422_with_what_was_received(api, fields, says):
     assert_problem(multipart(api, api.new_key(), **fields), 422, says)
@@ -191,3 +192,18 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(api, monkeypatch):
 
     assert_problem(response, 500, "internal error")
     assert "secret internals" not in response.text
+
+
+def test_a_callback_to_an_allowed_host_is_kept_with_the_key_that_signs_it(api, monkeypatch):
+    from hanzi_grader.schema import Job
+    from hanzi_grader.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "api_callback_hosts", ["hooks.example.org"])
+    accepted = multipart(api, api.new_key(), job_id="cb-1",
+                         callback_url="https://hooks.example.org/hanzi")
+
+    assert accepted.status_code == 202, accepted.text
+    with database.transaction() as session:
+        job = session.get(Job, "cb-1")
+        assert job.callback_url == "https://hooks.example.org/hanzi"
+        assert job.api_key_id is not None

@@ -9,7 +9,8 @@ from sqlalchemy import create_engine, inspect, text
 from hanzi_grader import database
 from hanzi_grader.schema import Base
 
-TABLES = {"students", "sheets", "attempts", "tenants", "api_keys", "jobs"}
+TABLES = {"students", "sheets", "attempts", "tenants", "api_keys", "jobs",
+          "webhook_deliveries"}
 
 
 def _schema_diff(url: str) -> list:

@@ -4,17 +4,22 @@ the real Redis and Postgres. Every wait polls with a deadline."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from hanzi_grader.producer.workers import stop_worker
+from sqlalchemy import create_engine, text
 
+from hanzi_grader.webhooks import verify
 from tests.integration.conftest import ROOT, hanzi, json_lines, wait_for
 from tests.worker.images import character_png
 
@@ -31,14 +36,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def api_url(service_env, tmp_path_factory) -> Iterator[str]:
+def api_env(service_env) -> dict[str, str]:
+    """The service's environment, with webhooks to this machine allowed."""
+    return service_env | {"HANZI_API_CALLBACK_HOSTS": "127.0.0.1"}
+
+
+@pytest.fixture(scope="module")
+def api_url(api_env, tmp_path_factory) -> Iterator[str]:
     """`hanzi api` serving on a free port of this machine."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("api") / "api.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hanzi_grader", "api", "--port", str(port)],
-            env=service_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            env=api_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def serving() -> bool:
@@ -56,9 +67,49 @@ def api_url(service_env, tmp_path_factory) -> Iterator[str]:
         stop_worker(process)  # SIGTERM, then kill: uvicorn shuts down gracefully on it
 
 
+@pytest.fixture(scope="module")
+def webhook_worker(api_env, tmp_path_factory) -> Iterator[subprocess.Popen]:
+    """`hanzi webhook-worker`, ready to consume (stopped with this module, so that the other
+    modules' tests see the grading worker alone)."""
+    log_path = tmp_path_factory.mktemp("webhooks") / "webhooks.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hanzi_grader", "webhook-worker", "-n", "itest-hooks@%h"],
+            env=api_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: process.poll() is None and "ready." in log_path.read_text(),
+                 timeout=SERVER_START_TIMEOUT_S, what="the webhook worker to be ready")
+        yield process
+    finally:
+        stop_worker(process)
+
+
 def new_key(env: dict[str, str], tenant: str, *extra: str) -> dict[str, str]:
     done = hanzi("api-key", "create", "--tenant", tenant, *extra, env=env)
     return {"Authorization": f"Bearer {done.stdout.splitlines()[-1]}"}
+
+
+class Listener:
+    """A platform's webhook endpoint on this machine: answers 500 first, then 200."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                listener.received.append((dict(self.headers), body))
+                self.send_response(listener.statuses.pop(0) if listener.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hanzi-hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +244,48 @@ def test_the_api_process_needs_no_tensorflow(api_url):
     maps = "".join(Path(f"/proc/{pid}/maps").read_text() for pid in pids
                    if Path(f"/proc/{pid}/maps").exists() and int(pid) != os.getpid())
     assert pids and "tensorflow" not in maps
+
+
+def test_a_webhook_is_signed_retried_after_a_500_and_recorded(worker, webhook_worker, api_url,
+                                                              api_env, postgres_url):
+    # Given a platform whose endpoint fails once, and a key whose secret signs its webhooks
+    listener = Listener([500])
+    made = json.loads(hanzi("api-key", "create", "--tenant", "hooked", "--json",
+                            env=api_env).stdout)
+    key = {"Authorization": f"Bearer {made['key']}"}
+    try:
+        # When a job with its callback URL is graded
+        accepted = post_form(api_url, key, character_png("永"), student="api-hook",
+                             target="永", callback_url=listener.url)
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job_id"]
+
+        # Then the endpoint is called twice (the retry after the 500), each signed
+        wait_for(lambda: len(listener.received) >= 2, timeout=RESULT_TIMEOUT_S,
+                 what="the webhook and its retry")
+    finally:
+        listener.server.shutdown()
+    for headers, body in listener.received:
+        assert verify(made["webhook_secret"], body, headers["Hanzi-Signature"])
+    (first, body), (second, _) = listener.received
+    assert first["Hanzi-Delivery"] == second["Hanzi-Delivery"]
+    event = json.loads(body)
+    assert event["job_id"] == job_id and event["status"] == "done"
+    assert event == {"event": "job.finished"} | httpx.get(
+        f"{api_url}/v1/jobs/{job_id}", headers=key).json()
+    # and each try is recorded
+    engine = create_engine(postgres_url)
+    with engine.connect() as connection:
+        found = connection.execute(text(
+            "SELECT try_number, status_code, outcome FROM webhook_deliveries "
+            "WHERE job_id = :job_id ORDER BY id"), {"job_id": job_id}).all()
+    engine.dispose()
+    assert found == [(1, 500, "retrying"), (2, 200, "delivered")]
+
+
+def test_a_callback_to_a_host_not_allowed_is_refused(api_url, acme):
+    response = post_form(api_url, acme, character_png("永"), student="api-hook",
+                         callback_url="http://10.0.0.1/steal")
+
+    assert response.status_code == 422
+    assert "not allowed" in response.json()["detail"]
