@@ -99,3 +99,46 @@ class ProblemDocument(BaseModel):
     title: str
     status: int
     detail: str
+
+
+class SheetSubmission(BaseModel):
+    """A sheet as JSON: the scan base64-encoded, and its layout."""
+
+    image: str | None = Field(default=None, description="The scan, base64-encoded.")
+    student: str | None = Field(default=None, description="The student's id.")
+    expect: str | None = Field(default=None, description="A character per row.")
+    layout: dict[str, Any] | None = Field(default=None, description=(
+        "The layout's settings, as in a layout file (expect or cells, columns, grid, "
+        "model_columns...)."))
+    source: str | None = Field(default=None, description="A name for the scan.")
+
+
+class SheetAccepted(BaseModel):
+    sheet_id: str
+    status: Literal["queued", "grading", "done", "failed"]
+    status_url: str
+
+
+class SheetCell(BaseModel):
+    row: int
+    col: int
+    expected: str | None
+    verdict: str
+    predicted: str | None
+    similarity: float | None
+    error: str | None = None
+
+
+class SheetStatus(BaseModel):
+    """A sheet as `hanzi grade-sheet --json` prints it, with its status; ``annotated`` is the
+    URL of its marked-up page once graded."""
+
+    sheet_id: str
+    status: Literal["queued", "grading", "done", "failed"]
+    sheet: str
+    student: str
+    score: float | None
+    error: str | None
+    cells: list[SheetCell]
+    practise: list[str]
+    annotated: str | None

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -217,6 +218,19 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))
     duration_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class SheetScan(Base):
+    """The scan of a sheet posted to the HTTP API, kept to draw its annotated page on request
+    (in the database, not on one API host's disk, so that every API process can draw it)."""
+
+    __tablename__ = "sheet_scans"
+
+    sheet_id: Mapped[str] = mapped_column(ForeignKey("sheets.id"), primary_key=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -20,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hanzi_grader.attempts import CORRECT
-from hanzi_grader.schema import Attempt, Sheet, Student
+from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt, Sheet, SheetScan, Student
 
+QUEUED = "queued"  # posted to the HTTP API, not yet analysed by a worker
 GRADING = "grading"
 DONE = "done"
 FAILED = "failed"
@@ -104,6 +105,30 @@ def score_sheet(graded: Iterable[tuple[str | None, str | None]],
     return round(correct / total, 4), practise[:PRACTISE_COUNT]
 
 
+def sheet_tenant(*, session: Session, sheet_id: str) -> int:
+    """The id of the tenant the sheet belongs to (the default one for an unknown sheet)."""
+    tenant = session.scalar(select(Sheet.tenant_id).where(Sheet.id == sheet_id))
+    return tenant if tenant is not None else DEFAULT_TENANT_ID
+
+
+def queue_sheet(*, session: Session, sheet_id: str, tenant_id: int, student: str,
+                source: str | None, layout: dict[str, Any], scan: bytes) -> bool:
+    """Record a sheet posted to the HTTP API, with its scan, before it is sent to a worker;
+    False when the same sheet was posted before (its record is kept as it is)."""
+    if session.get(Sheet, sheet_id) is not None:
+        return False
+    _upsert(session, {"id": sheet_id, "tenant_id": tenant_id, "student_id": student,
+                      "source": source, "layout": layout, "status": QUEUED})
+    session.add(SheetScan(sheet_id=sheet_id, image=scan))
+    session.flush()
+    return True
+
+
+def sheet_scan(*, session: Session, sheet_id: str) -> bytes | None:
+    scan = session.get(SheetScan, sheet_id)
+    return None if scan is None else scan.image
+
+
 def set_annotated(*, session: Session, sheet_id: str, path: str) -> None:
     """Remember where the sheet's annotated image was written."""
     sheet = session.get(Sheet, sheet_id)
@@ -115,6 +140,7 @@ def sheet_to_dict(sheet: Sheet) -> dict[str, Any]:
     """A sheet row as JSON-ready data."""
     return {
         "sheet_id": sheet.id,
+        "tenant_id": sheet.tenant_id,
         "student": sheet.student_id,
         "source": sheet.source,
         "status": sheet.status,

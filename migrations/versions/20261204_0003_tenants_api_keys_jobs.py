@@ -1,5 +1,5 @@
-"""Tenants, their API keys, the jobs sent through the HTTP API and their webhook deliveries;
-attempts and sheets belong to a tenant.
+"""Tenants, their API keys, the jobs sent through the HTTP API and their webhook deliveries,
+the scans of sheets posted to it; attempts and sheets belong to a tenant.
 
 Revision ID: 0003
 Revises: 0002
@@ -116,9 +116,22 @@ def upgrade() -> None:
                                      ["tenant_id"], ["id"])
     op.create_index("ix_attempts_tenant_student_created", "attempts",
                     ["tenant_id", "student_id", "created_at"], unique=False)
+    op.create_table(
+        "sheet_scans",
+        sa.Column("sheet_id", sa.String(length=64), nullable=False),
+        sa.Column("image", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["sheet_id"], ["sheets.id"], name=op.f("fk_sheet_scans_sheet_id_sheets")
+        ),
+        sa.PrimaryKeyConstraint("sheet_id", name=op.f("pk_sheet_scans")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sheet_scans")
     op.drop_index("ix_attempts_tenant_student_created", table_name="attempts")
     for table in ("sheets", "attempts"):
         with op.batch_alter_table(table) as batch:

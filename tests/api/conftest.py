@@ -26,11 +26,17 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path, monkeypatch) -> Iterator[Api]:
+def api_limits() -> tuple[int, int]:
+    """(HANZI_MAX_IMAGE_BYTES, HANZI_API_MAX_REQUEST_BYTES); a test module may override it."""
+    return 1000, 4096
+
+
+@pytest.fixture
+def api(tmp_path, monkeypatch, api_limits) -> Iterator[Api]:
     monkeypatch.setenv("HANZI_HOME", str(tmp_path))
     monkeypatch.setenv("HANZI_DATABASE_URL", f"sqlite:///{tmp_path / 'hanzi.db'}")
-    monkeypatch.setenv("HANZI_MAX_IMAGE_BYTES", "1000")
-    monkeypatch.setenv("HANZI_API_MAX_REQUEST_BYTES", "4096")
+    monkeypatch.setenv("HANZI_MAX_IMAGE_BYTES", str(api_limits[0]))
+    monkeypatch.setenv("HANZI_API_MAX_REQUEST_BYTES", str(api_limits[1]))
     monkeypatch.delenv("HANZI_BROKER_URL", raising=False)
     get_settings.cache_clear()
     database.upgrade()

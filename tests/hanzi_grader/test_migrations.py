@@ -10,7 +10,7 @@ from hanzi_grader import database
 from hanzi_grader.schema import Base
 
 TABLES = {"students", "sheets", "attempts", "tenants", "api_keys", "jobs",
-          "webhook_deliveries"}
+          "webhook_deliveries", "sheet_scans"}
 
 
 def _schema_diff(url: str) -> list:

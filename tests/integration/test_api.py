@@ -289,3 +289,25 @@ def test_a_callback_to_a_host_not_allowed_is_refused(api_url, acme):
 
     assert response.status_code == 422
     assert "not allowed" in response.json()["detail"]
+
+
+def test_a_sheet_is_graded_by_the_workers_and_drawn(worker, api_url, acme, rows):
+    scan = ROOT / "examples" / "sheets" / "li-ming_week3.jpg"
+    layout = {"expect": "你好学生", "columns": 6, "model_columns": [0]}
+
+    accepted = httpx.post(f"{api_url}/v1/sheets", headers=acme, timeout=30,
+                          data={"student": "api-sheet", "layout": json.dumps(layout)},
+                          files={"image": (scan.name, scan.read_bytes(), "image/jpeg")})
+
+    assert accepted.status_code == 202, accepted.text
+    status_url = accepted.json()["status_url"]
+    sheet = wait_for(lambda: (body := httpx.get(status_url, headers=acme, timeout=10).json())
+                     ["status"] in ("done", "failed") and body,
+                     timeout=RESULT_TIMEOUT_S, what="the sheet to be graded", interval=0.5)
+    assert sheet["status"] == "done", sheet["error"]
+    assert sheet["student"] == "api-sheet" and 0 <= sheet["score"] <= 1
+    assert len(sheet["cells"]) == 4 * 5  # the model column is not graded
+    cell_rows = rows("sheet_id = :sheet_id", sheet_id=accepted.json()["sheet_id"])
+    assert cell_rows and all(r["tenant_id"] > 1 for r in cell_rows)
+    page = httpx.get(sheet["annotated"], headers=acme, timeout=60)
+    assert page.status_code == 200 and page.content.startswith(b"\x89PNG")
