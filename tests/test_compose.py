@@ -27,7 +27,8 @@ def environment(service: str) -> dict[str, str]:
 
 
 def test_it_has_the_services_of_the_design():
-    assert set(SERVICES) == {"redis", "postgres", "migrate", "worker", "api", "flower"}
+    assert set(SERVICES) == {"redis", "postgres", "migrate", "worker", "api", "webhooks",
+                             "flower"}
 
 
 def test_redis_keeps_jobs_on_disk_and_never_evicts_them():
@@ -88,7 +89,16 @@ def test_the_api_serves_on_every_interface_after_the_migration_with_a_health_che
     assert environment("api")["HANZI_BROKER_URL"] == environment("worker")["HANZI_BROKER_URL"]
 
 
-@pytest.mark.parametrize("service", ["migrate", "worker", "api", "flower"])
+def test_webhooks_go_out_from_their_own_worker_with_the_apis_allow_list():
+    hooks = SERVICES["webhooks"]
+    assert hooks["command"][:2] == ["hanzi", "webhook-worker"]
+    assert "deploy" not in hooks  # no model, no GPU
+    assert hooks["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert (environment("webhooks")["HANZI_API_CALLBACK_HOSTS"]
+            == environment("api")["HANZI_API_CALLBACK_HOSTS"])
+
+
+@pytest.mark.parametrize("service", ["migrate", "worker", "api", "webhooks", "flower"])
 def test_every_hanzi_variable_is_one_the_settings_read(service):
     names = {name for name in environment(service) if name.startswith("HANZI_")}
     assert {"HANZI_BROKER_URL", "HANZI_DATABASE_URL"} <= names

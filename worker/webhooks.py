@@ -2,7 +2,7 @@
 
 The task is thin; ``deliver`` is a plain function that tests call without a broker. Each try
 is recorded (``webhook_deliveries``). Retries back off 1 s, 2 s, 4 s ... up to 2 minutes, ten
-tries in all (about eight minutes): each retry waits in the webhook worker's memory as an
+tries in all (about six minutes): each retry waits in the webhook worker's memory as an
 ETA message, which Redis hands to another worker once it is older than the visibility timeout
 (300 s), so no single wait may come near that. Delivery is at least once; every try of a job
 carries the same ``Hanzi-Delivery`` id.
