@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from hanzi_grader import database, tenants
 from hanzi_grader.console import echo_json
@@ -58,6 +59,11 @@ def create_key(tenant: str, rate_limit: int | None, as_json: bool) -> None:
                                           rate_limit=rate_limit)
     except HanziError as error:
         raise click.ClickException(str(error)) from None
+    except SQLAlchemyError as error:  # no database, or one not migrated to 0003 yet
+        raise click.ClickException(
+            f"cannot store the key in {redact_url(database.database_url())}: "
+            f"{type(error).__name__}: {str(error).splitlines()[0]} (run `hanzi db upgrade`?)"
+        ) from None
     if as_json:
         echo_json({"tenant": made.tenant, "tenant_id": made.tenant_id, "key_id": made.key_id,
                    "webhook_secret": made.webhook_secret, "key": made.key})

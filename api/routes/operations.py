@@ -14,7 +14,9 @@ from hanzi_grader import database
 from hanzi_grader.settings import get_settings
 
 router = APIRouter(tags=["operations"])
-PING_TIMEOUT_S = 1.0
+# Workers answer at once (their main process, even mid-batch); the probe waits this long for
+# all of them, so a readiness probe's own timeout should be 2 s or more.
+PING_TIMEOUT_S = 0.5
 
 
 @router.get("/healthz")
