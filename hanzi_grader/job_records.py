@@ -31,21 +31,26 @@ class Recorded:
 
 def record_job(*, session: Session, job_id: str, tenant_id: int, student: str,
                image_sha256: str, target: str | None, top_n: int,
-               callback_url: str | None, api_key_id: int | None = None) -> Recorded:
-    """Store the job, or find the same job stored before; raise JobIdTaken on a clash."""
+               callback_url: str | None, api_key_id: int | None = None,
+               id_is_new: bool = False) -> Recorded:
+    """Store the job, or find the same job stored before; raise JobIdTaken on a clash.
+
+    ``id_is_new``: the id was just made at random (not the client's), so it can clash with
+    nothing and one INSERT is all it costs.
+    """
     # INSERT .. ON CONFLICT DO NOTHING: two racing requests with one id make one row.
     values = {"job_id": job_id, "tenant_id": tenant_id, "student_id": student,
               "image_sha256": image_sha256, "target": target, "top_n": top_n,
               "callback_url": callback_url, "api_key_id": api_key_id}
     statement = insert_ignoring_conflicts(session, Job.__table__, "job_id")
     created = session.scalar(statement.values(values).returning(Job.job_id)) is not None
-    existing = session.get(Job, job_id, populate_existing=True)
     if created:
         # A job id some `producer.client` caller already used has an attempt but no row
         # here: taking it would hand that attempt to this tenant.
-        if job_attempt(session=session, job_id=job_id) is not None:
+        if not id_is_new and job_attempt(session=session, job_id=job_id) is not None:
             raise _taken(job_id)
-        return Recorded(existing, created=True)
+        return Recorded(Job(**values), created=True)
+    existing = session.get(Job, job_id)
     same = (existing.tenant_id == tenant_id and existing.student_id == student
             and existing.image_sha256 == image_sha256 and existing.target == target
             and existing.top_n == top_n)

@@ -43,14 +43,18 @@ def submit(
     sheet: str | None = None,
     cell: tuple[int, int] | None = None,
     tenant: int | None = None,
+    keep_result: bool = True,
 ) -> str:
     """Queue one image (bytes or a file path) for grading; return its job id.
 
     ``tenant``: the id of the tenant whose job it is (the HTTP API's); None, the default one.
+    ``keep_result=False``: no result in the result backend, so ``result()`` cannot wait for
+    it; for a caller that reads the attempt from Postgres.
     """
     return submit_many([image], student=student, target=target, top_n=top_n, sheet=sheet,
                        job_ids=[job_id] if job_id else None,
-                       cells=[cell] if cell else None, tenant=tenant)[0]
+                       cells=[cell] if cell else None, tenant=tenant,
+                       keep_results=keep_result)[0]
 
 
 def submit_many(
@@ -65,6 +69,7 @@ def submit_many(
     targets: Iterable[str | None] | None = None,
     on_submitted: Callable[[str], None] | None = None,
     tenant: int | None = None,
+    keep_results: bool = True,
 ) -> list[str]:
     """Queue many images over one broker connection; return their job ids in order.
 
@@ -88,7 +93,7 @@ def submit_many(
                             top_n=top_n, sheet=sheet, cell=cell, tenant=tenant)
                for image, job_id, cell, each in zip(images, ids, cell_list, target_list,
                                                     strict=True)),
-              on_sent=on_submitted)
+              on_sent=on_submitted, keep_results=keep_results)
     return ids
 
 
