@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # Seconds before Redis hands an unacknowledged job to another worker (a killed worker's
     # jobs come back after this long).
     visibility_timeout: int = 300
+    # Pool process i of a worker serves Prometheus metrics on this port + i; None: it does not.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # The HTTP API (`hanzi api`). A request body over api_max_request_bytes is refused (413)
     # before it is read; unset: room for a base64 image at max_image_bytes plus the fields.

@@ -114,10 +114,18 @@ def _prepare_pool_process(**_kwargs) -> None:
 
     forget_engines()
     _one_gpu_per_process()
+    _serve_metrics()
     try:
         load_recognizer()
     except Exception:  # the first batch tries again and reports the error on each job
         logger.exception("could not load the model at start-up")
+
+
+def _serve_metrics() -> None:
+    from billiard.process import current_process
+    from hanzi_grader.worker.metrics import serve
+
+    serve(get_settings().worker_metrics_port, getattr(current_process(), "index", None))
 
 
 def _one_gpu_per_process() -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
-from hanzi_grader.worker import grading, reporting, webhooks
+from hanzi_grader.worker import grading, metrics, reporting, webhooks
 from hanzi_grader.worker.acks import acknowledge_all
 from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, app
 from hanzi_grader.worker.reporting import JobResult
@@ -159,6 +159,7 @@ def handle_batch(requests: Sequence[SimpleRequest]) -> None:
         reporting.report(app, requests, dict.fromkeys((r.id for r in requests), failure))
         return
     elapsed = time.monotonic() - started
+    metrics.BATCH_SECONDS.observe(elapsed)
     reporting.report(app, requests, results)
     logger.info(
         "batch of %d: %d graded, %d failed, %d already stored; model %.0f ms, total %.0f ms",
@@ -192,6 +193,7 @@ def _grade_and_store(
         worker=requests[0].hostname,
     )
     with_db_retries(lambda: _store(outcomes))
+    metrics.record_batch(outcomes, already_stored=len(stored))
     _finish_sheets({o.row.get("sheet_id") for o in outcomes}
                    | {a.sheet_id for a in stored.values()})
     results = {job_id: _stored_result(a) for job_id, a in stored.items()}
