@@ -6,7 +6,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hanzi_grader import database, tenants
-from hanzi_grader.console import echo_json
+from hanzi_grader.console import echo_json, echo_json_lines
 from hanzi_grader.errors import HanziError
 from hanzi_grader.settings import get_settings, redact_url
 
@@ -72,3 +72,24 @@ def create_key(tenant: str, rate_limit: int | None, as_json: bool) -> None:
                f"shown this once, store both now.", err=True)
     click.echo(f"webhook signing secret: {made.webhook_secret}")
     click.echo(made.key)
+
+
+@api_key.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_key(key_id: int) -> None:
+    """Revoke the key KEY_ID (see `hanzi api-key list`); API processes stop accepting it
+    within 30 s (they remember keys that long)."""
+    with database.transaction() as session:
+        revoked = tenants.revoke_api_key(session=session, key_id=key_id)
+    if not revoked:
+        raise click.ClickException(f"no active API key {key_id}")
+    click.echo(f"API key {key_id} revoked")
+
+
+@api_key.command("list")
+def list_keys() -> None:
+    """Every key as JSON Lines: id, tenant, prefix, rate limit, created, revoked (never the
+    key itself, which is not kept)."""
+    database.upgrade_embedded()
+    with database.transaction() as session:
+        echo_json_lines(tenants.api_keys(session=session))

@@ -24,8 +24,8 @@ _known_keys: dict[str, tuple[float, KeyOwner]] = {}
 
 
 def _lookup(key: str) -> KeyOwner | None:
-    """The key's owner, remembered for KEY_CACHE_S: a database round trip per request was the
-    largest cost of a submission after the broker's. Unknown keys are never remembered."""
+    """The key's owner, remembered for KEY_CACHE_S, which saves a database transaction per
+    request. Unknown keys are never remembered."""
     digest = tenants.key_sha256(key)
     known = _known_keys.get(digest)
     if known is not None and time.monotonic() - known[0] < KEY_CACHE_S:

@@ -51,7 +51,7 @@ def accept_sheet(image: bytes, *, student: str, layout: Layout, tenant_id: int,
         status = session.get(Sheet, sheet_id).status or sheet_records.QUEUED
     if new or status == sheet_records.QUEUED:  # a lost first send is sent again
         client.submit_sheet(image, student=student, layout=layout, sheet_id=sheet_id,
-                            source=source or sheet_id)
+                            source=source or sheet_id, keep_result=False)
     return sheet_id, status
 
 

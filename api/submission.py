@@ -75,9 +75,9 @@ def accept_job(submission: Submission, *, tenant_id: int, api_key_id: int | None
 def relax_commit(session: Session) -> None:
     """Commit this transaction without waiting for its WAL flush (Postgres only).
 
-    The flush was the largest cost of a submission. What it buys is small: a Postgres crash in
-    the next few hundred milliseconds could lose the job's row, while the job itself sits in
-    Redis, whose append-only file has the same one-second window; the attempt is still
+    It saves a disk flush per submission. What the flush would buy is small: a Postgres crash
+    in the next few hundred milliseconds could lose the job's row, while the job itself sits
+    in Redis, whose append-only file has the same one-second window; the attempt is still
     stored when graded, and a client that repeats its POST records the row again.
     """
     if session.get_bind().dialect.name == "postgresql":

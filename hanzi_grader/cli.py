@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grade-sheet": ("producer.sheets.cli:grade_sheet", "Grade scanned practice sheets."),
     "make-sheets": ("producer.sheets.cli:make_sheets", "Write synthetic scanned sheets."),
     "api": ("api.cli:api", "Serve the HTTP API for learning platforms."),
-    "api-key": ("api.cli:api_key", "Create API keys for the HTTP API."),
+    "api-key": ("api.cli:api_key", "Create, list and revoke API keys for the HTTP API."),
     "db": ("database:db", "Database schema commands (upgrade, downgrade)."),
 }
 

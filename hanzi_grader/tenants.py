@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,3 +74,25 @@ def key_owner(*, session: Session, key: str) -> KeyOwner | None:
     row = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == key_sha256(key),
                                               ApiKey.revoked_at.is_(None)))
     return None if row is None else KeyOwner(row.id, row.tenant_id, row.rate_limit)
+
+
+def revoke_api_key(*, session: Session, key_id: int) -> bool:
+    """Revoke a key (it stops working within the API's key cache time); False if unknown or
+    already revoked."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = datetime.now(UTC)
+    return True
+
+
+def api_keys(*, session: Session) -> list[dict[str, object]]:
+    """Every key, without its secret: id, tenant, prefix, limit, when made and revoked."""
+    rows = session.execute(select(ApiKey, Tenant.name).join(Tenant).order_by(ApiKey.id))
+    return [{"key_id": key.id, "tenant": name, "prefix": key.prefix,
+             "rate_limit": key.rate_limit, "created_at": _iso(key.created_at),
+             "revoked_at": _iso(key.revoked_at)} for key, name in rows]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

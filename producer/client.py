@@ -104,12 +104,14 @@ def submit_sheet(
     layout: Any,
     sheet_id: str | None = None,
     source: str | None = None,
+    keep_result: bool = True,
 ) -> str:
     """Queue a whole sheet scan for grading; return its sheet id.
 
     ``layout`` is a ``scans.layout.Layout`` or its dict form (``{"expect": "我你好"}``
     and so on). A worker finds the grid and sends the written cells as ordinary jobs. The
     same scan, student and layout always get the same sheet id, so it is graded once.
+    ``keep_result=False``: ``sheet_result`` cannot wait for it (the HTTP API reads Postgres).
     """
     from hanzi_grader.scans.layout import Layout, layout_from_dict
     from hanzi_grader.worker.sheet_dispatch import new_sheet_id
@@ -122,7 +124,8 @@ def submit_sheet(
     job = {"student": student, "image": base64.b64encode(data).decode("ascii"),
            "layout": spec.to_dict(), "source": source or (
                str(image) if isinstance(image, str | Path) else None)}
-    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=GRADE_QUEUE)
+    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=GRADE_QUEUE,
+                  ignore_result=not keep_result)
     return sheet_id
 
 

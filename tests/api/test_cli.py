@@ -40,6 +40,17 @@ def test_api_key_create_prints_the_key_last_and_stores_only_its_hash(tmp_path, m
         assert [row.rate_limit for row in stored] == [None, 5]
         assert stored[0].key_sha256 == tenants.key_sha256(key)
         assert key not in str(stored) and stored[0].prefix == key[:12]
+
+        # And a key is listed without its secret, and revoked by its id
+        listed = [json.loads(line) for line in
+                  runner.invoke(cli, ["api-key", "list"]).stdout.splitlines()]
+        assert [k["tenant"] for k in listed] == ["acme", "acme"]
+        assert key not in json.dumps(listed)
+        first_id = listed[0]["key_id"]
+        assert runner.invoke(cli, ["api-key", "revoke", str(first_id)]).exit_code == 0
+        assert runner.invoke(cli, ["api-key", "revoke", str(first_id)]).exit_code == 1
+        with database.transaction() as session:
+            assert tenants.key_owner(session=session, key=key) is None
     finally:
         database.forget_engines()
         get_settings.cache_clear()
