@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 JobStatusName = Literal["queued", "done", "failed"]
 
 
 class JobSubmission(BaseModel):
     """A job as JSON: the same fields as the multipart form, the image base64-encoded."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field must not pass unnoticed
 
     image: str = Field(description="The image file (PNG, JPEG...), base64-encoded.")
     student: str = Field(description="The student's id on your platform.")
@@ -102,7 +104,10 @@ class ProblemDocument(BaseModel):
 
 
 class SheetSubmission(BaseModel):
-    """A sheet as JSON: the scan base64-encoded, and its layout."""
+    """A sheet as JSON: the scan base64-encoded, and its layout. (No callback_url yet:
+    webhooks are sent for jobs only.)"""
+
+    model_config = ConfigDict(extra="forbid")
 
     image: str | None = Field(default=None, description="The scan, base64-encoded.")
     student: str | None = Field(default=None, description="The student's id.")

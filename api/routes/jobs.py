@@ -88,6 +88,10 @@ async def _from_form(request: Request) -> Submission:
     upload = form.get("image")
     if not isinstance(upload, UploadFile):
         raise Problem(422, "image: a file is required (multipart field `image`)")
+    unknown = sorted(set(form.keys()) - {"image", *FORM_FIELDS})
+    if unknown:
+        raise Problem(422, f"unknown field(s) {', '.join(unknown)}; known: image, "
+                           f"{', '.join(FORM_FIELDS)}")
 
     def field(name: str) -> str | None:
         value = form.get(name)

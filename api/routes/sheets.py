@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from hanzi_grader.errors import InvalidJob
 
 router = APIRouter(prefix="/v1/sheets", tags=["sheets"])
+SHEET_FORM_FIELDS = ("image", "student", "expect", "layout", "source")
 
 SHEET_BODY = {
     "requestBody": {
@@ -79,6 +80,10 @@ async def _read_sheet(request: Request) -> tuple[bytes, str, Layout, str | None]
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Problem(422, "image: a file is required (multipart field `image`)")
+        unknown = sorted(set(form.keys()) - set(SHEET_FORM_FIELDS))
+        if unknown:
+            raise Problem(422, f"unknown field(s) {', '.join(unknown)}; known: "
+                               f"{', '.join(SHEET_FORM_FIELDS)}")
         fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
         layout_text = fields.get("layout")
         try:

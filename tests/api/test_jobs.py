@@ -167,6 +167,12 @@ def test_bad_json_bodies_are_422(api):
     assert_problem(api.http.post("/v1/jobs", headers=key | {"content-type": "application/json"},
                                  content=b"{"), 422, "not JSON")
     assert_problem(api.http.post("/v1/jobs", headers=key, content=b"x"), 415, "multipart")
+    assert_problem(api.http.post("/v1/jobs", headers=key, json={
+        "image": "iVBORw0=", "student": "s", "topn": 3}), 422, "topn")
+
+
+def test_an_unknown_form_field_is_422(api):
+    assert_problem(multipart(api, api.new_key(), targte="永"), 422, "unknown field(s) targte")
 
 
 def test_a_burst_over_the_keys_rate_limit_is_429_with_retry_after(api):
