@@ -114,12 +114,15 @@ class Listener:
 
 @pytest.fixture(scope="module")
 def acme(service_env) -> dict[str, str]:
-    return new_key(service_env, "acme")
+    # A generous limit: polling a slow machine must not meet the default one.
+    return new_key(service_env, "acme", "--rate-limit", "100000")
 
 
 def poll_done(api_url: str, key: dict[str, str], status_url: str) -> dict:
     def finished() -> dict | None:
-        body = httpx.get(status_url, headers=key, timeout=10).json()
+        response = httpx.get(status_url, headers=key, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
         return body if body["status"] != "queued" else None
 
     assert status_url.startswith(api_url)
