@@ -104,8 +104,7 @@ class ProblemDocument(BaseModel):
 
 
 class SheetSubmission(BaseModel):
-    """A sheet as JSON: the scan base64-encoded, and its layout. (No callback_url yet:
-    webhooks are sent for jobs only.)"""
+    """A sheet as JSON: the scan base64-encoded, and its layout."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +115,9 @@ class SheetSubmission(BaseModel):
         "The layout's settings, as in a layout file (expect or cells, columns, grid, "
         "model_columns...)."))
     source: str | None = Field(default=None, description="A name for the scan.")
+    callback_url: str | None = Field(default=None, description=(
+        "POSTed the graded sheet (event sheet.finished), signed; its host must be one the "
+        "operator allows."))
 
 
 class SheetAccepted(BaseModel):

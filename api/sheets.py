@@ -18,8 +18,8 @@ from hanzi_grader.worker.sheet_dispatch import new_sheet_id
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from hanzi_grader import attempts, database, sheet_records
-from hanzi_grader.errors import InvalidImage
+from hanzi_grader import attempts, database, sheet_records, webhooks
+from hanzi_grader.errors import InvalidImage, InvalidJob
 from hanzi_grader.schema import Attempt, Sheet
 from hanzi_grader.settings import get_settings
 
@@ -33,7 +33,8 @@ class SheetView:
 
 
 def accept_sheet(image: bytes, *, student: str, layout: Layout, tenant_id: int,
-                 source: str | None) -> tuple[str, str]:
+                 source: str | None, callback_url: str | None = None,
+                 api_key_id: int | None = None) -> tuple[str, str]:
     """Record and queue a sheet scan; (sheet id, status). The same scan, student and layout
     from the same tenant is the same sheet: posting it again sends nothing new."""
     limit = get_settings().max_image_bytes
@@ -42,12 +43,17 @@ def accept_sheet(image: bytes, *, student: str, layout: Layout, tenant_id: int,
     if not image:
         raise InvalidImage("image is empty (0 bytes)")
     client.check_job(student=student, target=None, top_n=1, job_id=None)
+    if callback_url is not None:
+        refusal = webhooks.callback_refusal(callback_url, get_settings().api_callback_hosts)
+        if refusal is not None:
+            raise InvalidJob(refusal)
     # The tenant is part of the id: two platforms posting the same scan get two sheets.
     sheet_id = new_sheet_id(image, student=f"{tenant_id}:{student}", layout=layout)
     with database.transaction() as session:
         new = sheet_records.queue_sheet(session=session, sheet_id=sheet_id, tenant_id=tenant_id,
                                         student=student, source=source,
-                                        layout=layout.to_dict(), scan=image)
+                                        layout=layout.to_dict(), scan=image,
+                                        callback_url=callback_url, api_key_id=api_key_id)
         status = session.get(Sheet, sheet_id).status or sheet_records.QUEUED
     if new or status == sheet_records.QUEUED:  # a lost first send is sent again
         client.submit_sheet(image, student=student, layout=layout, sheet_id=sheet_id,

@@ -125,6 +125,10 @@ class Sheet(Base):
     practise: Mapped[list | None] = mapped_column(JsonDocument)  # characters, weakest first
     annotated_path: Mapped[str | None] = mapped_column(String(1024))
     graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A sheet posted to the HTTP API with a callback URL: where to POST it once graded, and
+    # the key whose secret signs that.
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
 
 
 class Attempt(Base):
@@ -199,18 +203,20 @@ class Job(Base):
 
 
 class WebhookDelivery(Base):
-    """One try at POSTing a finished job to its callback URL: what was answered, or why not.
+    """One try at POSTing a finished job or sheet (one of ``job_id``, ``sheet_id``) to its
+    callback URL: what was answered, or why not.
 
-    A job's tries share its ``delivery_id`` (the ``Hanzi-Delivery`` header, for receivers to
-    drop repeats); ``outcome`` is ``delivered``, ``retrying`` or ``failed`` (given up, or
-    refused: a host not on the allow-list).
+    A job's (or sheet's) tries share its ``delivery_id`` (the ``Hanzi-Delivery`` header, for
+    receivers to drop repeats); ``outcome`` is ``delivered``, ``retrying`` or ``failed``
+    (given up, or refused: a host not on the allow-list).
     """
 
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(ID_LENGTH))
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.job_id"), index=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.job_id"), index=True)
+    sheet_id: Mapped[str | None] = mapped_column(ForeignKey("sheets.id"), index=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     url: Mapped[str] = mapped_column(String(2048))
     try_number: Mapped[int] = mapped_column(Integer)

@@ -20,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanzi_grader.attempts import attempt_to_dict
-from hanzi_grader.schema import Attempt, Job, WebhookDelivery
+from hanzi_grader.schema import Attempt, Job, Sheet, WebhookDelivery
 
 SIGNATURE_HEADER = "Hanzi-Signature"
 DELIVERY_HEADER = "Hanzi-Delivery"  # the same for every try of one job: receivers drop repeats
 EVENT_HEADER = "Hanzi-Event"
 JOB_FINISHED = "job.finished"
+SHEET_FINISHED = "sheet.finished"
 TOLERANCE_S = 300
 
 DELIVERED = "delivered"
@@ -80,6 +81,26 @@ def job_event(attempt: Attempt) -> dict[str, Any]:
             "result": attempt_to_dict(attempt)}
 
 
+def sheet_event(sheet: Sheet, cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body of a graded sheet's webhook: its score, what to practise and every cell."""
+    return {"event": SHEET_FINISHED, "sheet_id": sheet.id, "status": sheet.status,
+            "result": {"sheet_id": sheet.id, "student": sheet.student_id,
+                       "sheet": sheet.source, "score": sheet.score, "error": sheet.error,
+                       "practise": list(sheet.practise or []), "cells": cells}}
+
+
+def sheets_to_call_back(*, session: Session, sheet_ids: Iterable[str]) -> list[str]:
+    """The ids among ``sheet_ids`` of finished sheets that asked for a callback and have had
+    no delivery yet (a sheet is seen finished again by every later batch of its cells)."""
+    sheet_ids = list(sheet_ids)
+    if not sheet_ids:
+        return []
+    delivered = select(WebhookDelivery.sheet_id).where(WebhookDelivery.sheet_id.is_not(None))
+    return list(session.scalars(select(Sheet.id).where(
+        Sheet.id.in_(sheet_ids), Sheet.callback_url.is_not(None),
+        Sheet.status.in_(("done", "failed")), Sheet.id.not_in(delivered))))
+
+
 def jobs_with_callbacks(*, session: Session, job_ids: Iterable[str]) -> list[str]:
     """The ids among ``job_ids`` whose job asked for a callback."""
     job_ids = list(job_ids)
@@ -89,10 +110,14 @@ def jobs_with_callbacks(*, session: Session, job_ids: Iterable[str]) -> list[str
                                                          Job.callback_url.is_not(None))))
 
 
-def record_try(*, session: Session, job: Job, delivery_id: str, try_number: int,
+def record_try(*, session: Session, subject: Job | Sheet, delivery_id: str, try_number: int,
                outcome: str, status_code: int | None = None, error: str | None = None,
                duration_ms: float | None = None) -> None:
-    session.add(WebhookDelivery(delivery_id=delivery_id, job_id=job.job_id,
-                                tenant_id=job.tenant_id, url=job.callback_url or "",
+    """Record one try at delivering the webhook of ``subject`` (a job or a sheet)."""
+    is_job = isinstance(subject, Job)
+    session.add(WebhookDelivery(delivery_id=delivery_id,
+                                job_id=subject.job_id if is_job else None,
+                                sheet_id=None if is_job else subject.id,
+                                tenant_id=subject.tenant_id, url=subject.callback_url or "",
                                 try_number=try_number, status_code=status_code, error=error,
                                 outcome=outcome, duration_ms=duration_ms))

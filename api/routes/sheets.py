@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from hanzi_grader.errors import InvalidJob
 
 router = APIRouter(prefix="/v1/sheets", tags=["sheets"])
-SHEET_FORM_FIELDS = ("image", "student", "expect", "layout", "source")
+SHEET_FORM_FIELDS = ("image", "student", "expect", "layout", "source", "callback_url")
 
 SHEET_BODY = {
     "requestBody": {
@@ -34,7 +34,7 @@ SHEET_BODY = {
                     "student": {"type": "string"},
                     "expect": {"type": "string", "description": "a character per row"},
                     "layout": {"type": "string", "description": "the layout as JSON"},
-                    "source": {"type": "string"},
+                    "source": {"type": "string"}, "callback_url": {"type": "string"},
                 }}},
             "application/json": {"schema": {"$ref": "#/components/schemas/SheetSubmission"}},
         },
@@ -47,10 +47,11 @@ SHEET_BODY = {
 async def submit_sheet(request: Request, owner: Owner) -> SheetAccepted:
     """Queue a scanned practice sheet; its cells are graded like jobs. Give the layout as
     ``expect`` (a character per row) or ``layout`` (the layout file's settings)."""
-    image, student, layout, source = await _read_sheet(request)
+    image, data, layout = await _read_sheet(request)
     sheet_id, status = await run_in_threadpool(
-        sheets.accept_sheet, image, student=student, layout=layout,
-        tenant_id=owner.tenant_id, source=source)
+        sheets.accept_sheet, image, student=data.student, layout=layout,
+        tenant_id=owner.tenant_id, source=data.source, callback_url=data.callback_url,
+        api_key_id=owner.key_id)
     return SheetAccepted(sheet_id=sheet_id, status=status,
                          status_url=str(request.url_for("sheet_status", sheet_id=sheet_id)))
 
@@ -73,10 +74,10 @@ def sheet_annotated(sheet_id: str, owner: Owner) -> Response:
     return Response(png, media_type="image/png")
 
 
-async def _read_sheet(request: Request) -> tuple[bytes, str, Layout, str | None]:
+async def _read_sheet(request: Request) -> tuple[bytes, SheetSubmission, Layout]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=6)
+        form = await request.form(max_files=1, max_fields=len(SHEET_FORM_FIELDS))
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Problem(422, "image: a file is required (multipart field `image`)")
@@ -92,7 +93,8 @@ async def _read_sheet(request: Request) -> tuple[bytes, str, Layout, str | None]
             raise Problem(422, f"layout is not JSON: {error}") from None
         data = SheetSubmission.model_construct(
             student=fields.get("student"), expect=fields.get("expect"), layout=layout,
-            source=fields.get("source") or upload.filename)
+            source=fields.get("source") or upload.filename,
+            callback_url=fields.get("callback_url"))
         image = await upload.read()
     elif kind == "application/json":
         try:
@@ -110,7 +112,7 @@ async def _read_sheet(request: Request) -> tuple[bytes, str, Layout, str | None]
                            f"{kind or 'nothing'}")
     if not data.student:
         raise Problem(422, "student: the field is required")
-    return image, data.student, _layout(data), data.source
+    return image, data, _layout(data)
 
 
 def _layout(data: SheetSubmission) -> Layout:

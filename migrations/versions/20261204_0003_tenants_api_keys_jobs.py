@@ -85,7 +85,8 @@ def upgrade() -> None:
         "webhook_deliveries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("delivery_id", sa.String(length=64), nullable=False),
-        sa.Column("job_id", sa.String(length=64), nullable=False),
+        sa.Column("job_id", sa.String(length=64), nullable=True),
+        sa.Column("sheet_id", sa.String(length=64), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("try_number", sa.Integer(), nullable=False),
@@ -98,6 +99,9 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.job_id"], name=op.f("fk_webhook_deliveries_job_id_jobs")
+        ),
+        sa.ForeignKeyConstraint(
+            ["sheet_id"], ["sheets.id"], name=op.f("fk_webhook_deliveries_sheet_id_sheets")
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_webhook_deliveries_tenant_id_tenants")
@@ -116,6 +120,13 @@ def upgrade() -> None:
                                      ["tenant_id"], ["id"])
     op.create_index("ix_attempts_tenant_student_created", "attempts",
                     ["tenant_id", "student_id", "created_at"], unique=False)
+    with op.batch_alter_table("sheets") as batch:
+        batch.add_column(sa.Column("callback_url", sa.String(length=2048), nullable=True))
+        batch.add_column(sa.Column("api_key_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f("fk_sheets_api_key_id_api_keys"), "api_keys",
+                                 ["api_key_id"], ["id"])
+    op.create_index(op.f("ix_webhook_deliveries_sheet_id"), "webhook_deliveries",
+                    ["sheet_id"], unique=False)
     op.create_table(
         "sheet_scans",
         sa.Column("sheet_id", sa.String(length=64), nullable=False),
@@ -131,6 +142,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_webhook_deliveries_sheet_id"), table_name="webhook_deliveries")
+    with op.batch_alter_table("sheets") as batch:
+        batch.drop_constraint("fk_sheets_api_key_id_api_keys", type_="foreignkey")
+        batch.drop_column("api_key_id")
+        batch.drop_column("callback_url")
     op.drop_table("sheet_scans")
     op.drop_index("ix_attempts_tenant_student_created", table_name="attempts")
     for table in ("sheets", "attempts"):

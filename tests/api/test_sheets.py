@@ -104,7 +104,8 @@ def test_the_same_scan_is_one_sheet_per_tenant(api, sent_sheets):
     ({"student": "li", "layout": "{"}, "layout is not JSON"),
     ({"student": "li", "layout": '{"rows": 2}'}, "layout"),
     ({"expect": "你"}, "student"),
-    ({"student": "li", "expect": "你", "callback_url": "http://x/"}, "unknown field(s)"),
+    ({"student": "li", "expect": "你", "callback_url": "http://x/"}, "host 'x' is not allowed"),
+    ({"student": "li", "expect": "你", "callbackurl": "http://x/"}, "unknown field(s)"),
 ])
 def test_a_bad_layout_or_student_is_422(api, sent_sheets, fields, says):
     assert_problem(post_sheet(api, api.new_key(), **fields), 422, says)

@@ -314,3 +314,28 @@ def test_a_sheet_is_graded_by_the_workers_and_drawn(worker, api_url, acme, rows)
     assert cell_rows and all(r["tenant_id"] > 1 for r in cell_rows)
     page = httpx.get(sheet["annotated"], headers=acme, timeout=60)
     assert page.status_code == 200 and page.content.startswith(b"\x89PNG")
+
+
+def test_a_graded_sheet_is_posted_to_its_callback(worker, webhook_worker, api_url, api_env):
+    listener = Listener([])
+    made = json.loads(hanzi("api-key", "create", "--tenant", "hooked-sheets", "--json",
+                            env=api_env).stdout)
+    key = {"Authorization": f"Bearer {made['key']}"}
+    scan = ROOT / "examples" / "sheets" / "li-ming_week3.jpg"
+    try:
+        accepted = httpx.post(f"{api_url}/v1/sheets", headers=key, timeout=30, data={
+            "student": "api-sheet-hook", "expect": "你好学生", "callback_url": listener.url},
+            files={"image": (scan.name, scan.read_bytes(), "image/jpeg")})
+        assert accepted.status_code == 202, accepted.text
+        wait_for(lambda: listener.received, timeout=RESULT_TIMEOUT_S,
+                 what="the sheet's webhook")
+    finally:
+        listener.server.shutdown()
+    [(headers, body)] = listener.received
+    assert headers["Hanzi-Event"] == "sheet.finished"
+    assert verify(made["webhook_secret"], body, headers["Hanzi-Signature"])
+    event = json.loads(body)
+    sheet = httpx.get(accepted.json()["status_url"], headers=key).json()
+    assert event["sheet_id"] == sheet["sheet_id"] and event["status"] == sheet["status"]
+    assert event["result"]["score"] == sheet["score"]
+    assert len(event["result"]["cells"]) == len(sheet["cells"])

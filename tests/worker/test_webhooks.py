@@ -12,8 +12,8 @@ import pytest
 from hanzi_grader.worker import webhooks as worker_webhooks
 from sqlalchemy import select
 
-from hanzi_grader import attempts, database, job_records, tenants, webhooks
-from hanzi_grader.schema import WebhookDelivery
+from hanzi_grader import attempts, database, job_records, sheet_records, tenants, webhooks
+from hanzi_grader.schema import Job, Sheet, WebhookDelivery
 from hanzi_grader.settings import get_settings
 
 
@@ -118,3 +118,46 @@ def test_only_jobs_with_a_callback_are_queued(graded_job, monkeypatch):
 
     assert worker_webhooks.send_callbacks(["j1", "unknown"]) == ["j1"]
     assert sent == [("hanzi.deliver_webhook", "j1", "hanzi.webhooks")]
+
+
+def test_a_graded_sheet_is_delivered_once_with_its_cells(graded_job, monkeypatch):
+    # Given a sheet posted with a callback, then graded: one cell written, one left blank
+    receiver = graded_job["receiver"]
+    now = datetime.now(UTC)
+    with database.transaction() as session:
+        job = session.get(Job, "j1")
+        sheet_records.queue_sheet(session=session, sheet_id="sh1", tenant_id=job.tenant_id,
+                                  student="s1", source="week3.jpg", layout={"expect": "永"},
+                                  scan=b"scan", callback_url=receiver.url,
+                                  api_key_id=job.api_key_id)
+        sheet_records.start_sheet(session=session, sheet_id="sh1", student="s1",
+                                  source="week3.jpg", layout={"expect": "永"}, cells_sent=1,
+                                  blank_cells=[[0, 2, "永"]])
+        attempts.record_attempts(session=session, rows=[{
+            "job_id": "sh1-r00c01", "tenant_id": job.tenant_id, "student_id": "s1",
+            "sheet_id": "sh1", "cell_row": 0, "cell_col": 1, "target": "永",
+            "status": "done", "verdict": "correct", "predicted_char": "永",
+            "created_at": now, "processed_at": now}])
+        sheet_records.finish_sheet(session=session, sheet_id="sh1")
+        assert session.get(Sheet, "sh1").status == "done"
+    sent = []
+    monkeypatch.setattr(worker_webhooks.app, "send_task",
+                        lambda name, args, queue: sent.append(args))
+
+    # When the sheet is seen finished (twice: a later batch may see it again)
+    assert worker_webhooks.send_sheet_callbacks(["sh1"]) == ["sh1"]
+    outcome = worker_webhooks.deliver("sh1", delivery_id=sent[0][1], try_number=1,
+                                      kind="sheet")
+
+    # Then it is delivered, signed, with its score and cells, and not queued again
+    assert outcome == webhooks.DELIVERED
+    [(headers, body)] = receiver.received
+    assert headers["Hanzi-Event"] == "sheet.finished"
+    assert webhooks.verify(graded_job["secret"], body, headers["Hanzi-Signature"])
+    event = json.loads(body)
+    assert event["sheet_id"] == "sh1" and event["status"] == "done"
+    assert event["result"]["score"] == 0.5
+    assert [(c["col"], c["verdict"]) for c in event["result"]["cells"]] == [
+        (1, "correct"), (2, "blank")]
+    assert worker_webhooks.send_sheet_callbacks(["sh1"]) == []
+    assert tries()[-1].sheet_id == "sh1" and tries()[-1].job_id is None
