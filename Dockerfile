@@ -29,6 +29,7 @@ COPY worker ./worker
 COPY producer ./producer
 COPY scans ./scans
 COPY migrations ./migrations
+COPY api ./api
 RUN pip install --no-deps .
 
 USER hanzi

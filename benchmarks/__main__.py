@@ -44,7 +44,7 @@ def main() -> None:
 
 
 def _measure(deployed, args: argparse.Namespace, count: int) -> dict[str, Any]:
-    from benchmarks import forward, latency, memory, pipeline
+    from benchmarks import api, forward, latency, memory, pipeline
     from hanzi_grader.settings import get_settings
 
     batch_size = get_settings().flush_every
@@ -72,10 +72,14 @@ def _measure(deployed, args: argparse.Namespace, count: int) -> dict[str, Any]:
     with deployed.worker("memory") as worker:
         found |= memory.print_figures(memory.run(deployed, worker,
                                                  jobs=1000 if args.quick else 10_000))
+    with deployed.worker("api") as worker:
+        found |= api.print_figures(api.run(deployed, worker, count=min(count, 1000)))
     return found
 
 
 def _print_goals(found: dict[str, Any]) -> None:
+    from benchmarks import api
+
     lone_goal = 2 * found["single_forward_ms"] + 50
     rows = [
         ["pipeline / bare forward (b/a)", found["pipeline_ratio"], ">= 0.9",
@@ -86,6 +90,8 @@ def _print_goals(found: dict[str, Any]) -> None:
          _met(found["lone_p50_ms"] <= lone_goal)],
         ["p95 at 90 % of peak (ms)", found["p95_ms_at_90pct"], "(reported)", "-"],
         ["2 processes / 1 process", found["scaling_2_over_1"], "(reported)", "-"],
+        ["HTTP API / producer.client", found["api_over_client"], f">= {api.GOAL}",
+         _met(found["api_over_client"] >= api.GOAL)],
         ["RSS growth over 10k jobs (MB)", found["rss_growth_mb"],
          f"<= {found['rss_growth_bound_mb']:.0f} per process", _met(found["rss_within_bound"])],
     ]

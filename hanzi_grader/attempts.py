@@ -16,7 +16,7 @@ from sqlalchemy import Insert, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hanzi_grader.schema import Attempt, Sheet, Student
+from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt, Sheet, Student
 
 DONE = "done"
 FAILED = "failed"
@@ -38,8 +38,11 @@ def record_attempts(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> s
     # executemany, SQLAlchemy sends one multi-row INSERT whose compiled form is cached.
     table = Attempt.__table__
     columns = [c.key for c in table.columns if c.key != "id"]
-    values = [{column: r.get(column) for column in columns} for r in rows]
-    statement = _insert_ignoring_conflicts(session, table, "job_id").returning(table.c.job_id)
+    # A row that names no tenant is the default tenant's (an explicit NULL would bypass the
+    # column's server default).
+    values = [{column: r.get(column) for column in columns}
+              | {"tenant_id": r.get("tenant_id") or DEFAULT_TENANT_ID} for r in rows]
+    statement = insert_ignoring_conflicts(session, table, "job_id").returning(table.c.job_id)
     return set(session.scalars(statement, values))
 
 
@@ -54,19 +57,19 @@ def attempts_by_job_id(*, session: Session, job_ids: Iterable[str]) -> dict[str,
 
 def _ensure_students(*, session: Session, ids: set[str]) -> None:
     if ids:
-        statement = _insert_ignoring_conflicts(session, Student.__table__, "id")
+        statement = insert_ignoring_conflicts(session, Student.__table__, "id")
         session.execute(statement.values([{"id": id_} for id_ in sorted(ids)]))
 
 
 def _ensure_sheets(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     sheets = {r["sheet_id"]: r.get("student_id") for r in rows if r.get("sheet_id")}
     if sheets:
-        statement = _insert_ignoring_conflicts(session, Sheet.__table__, "id")
+        statement = insert_ignoring_conflicts(session, Sheet.__table__, "id")
         values = [{"id": id_, "student_id": student} for id_, student in sorted(sheets.items())]
         session.execute(statement.values(values))
 
 
-def _insert_ignoring_conflicts(session: Session, table: Table, column: str) -> Insert:
+def insert_ignoring_conflicts(session: Session, table: Table, column: str) -> Insert:
     # INSERT .. ON CONFLICT (column) DO NOTHING, in the dialect of the session's database.
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -158,8 +161,10 @@ class History:
         }
 
 
-def student_history(*, session: Session, student: str, weakest_count: int = 5) -> History:
-    """Every attempt of ``student`` (oldest first) with per-character accuracy.
+def student_history(*, session: Session, student: str, weakest_count: int = 5,
+                    tenant_id: int | None = None) -> History:
+    """Every attempt of ``student`` (oldest first) with per-character accuracy; only the
+    tenant's attempts when ``tenant_id`` is given (the HTTP API), else every tenant's.
 
     Accuracy counts graded attempts with a target: ``correct`` verdicts over all of them.
     The weakest characters are the least accurate, the most practised first among equals.
@@ -167,11 +172,11 @@ def student_history(*, session: Session, student: str, weakest_count: int = 5) -
     attempts = list(
         session.scalars(
             select(Attempt)
-            .where(Attempt.student_id == student)
+            .where(Attempt.student_id == student, *_of_tenant(tenant_id))
             .order_by(Attempt.created_at, Attempt.id)
         )
     )
-    per_character = character_stats(session=session, student=student)
+    per_character = character_stats(session=session, student=student, tenant_id=tenant_id)
     weakest = sorted(
         (s for s in per_character if s.correct < s.attempts),
         key=lambda s: (s.accuracy, -s.attempts, s.char),
@@ -179,7 +184,8 @@ def student_history(*, session: Session, student: str, weakest_count: int = 5) -
     return History(student, attempts, per_character, weakest, missed_strokes(attempts))
 
 
-def character_stats(*, session: Session, student: str) -> list[CharacterStats]:
+def character_stats(*, session: Session, student: str,
+                    tenant_id: int | None = None) -> list[CharacterStats]:
     """Graded attempts and correct verdicts per target character, in character order."""
     correct = func.sum(case((Attempt.verdict == CORRECT, 1), else_=0))
     statement = (
@@ -188,11 +194,16 @@ def character_stats(*, session: Session, student: str) -> list[CharacterStats]:
             Attempt.student_id == student,
             Attempt.status == DONE,
             Attempt.target.is_not(None),
+            *_of_tenant(tenant_id),
         )
         .group_by(Attempt.target)
         .order_by(Attempt.target)
     )
     return [CharacterStats(t, int(n), int(c or 0)) for t, n, c in session.execute(statement)]
+
+
+def _of_tenant(tenant_id: int | None) -> list:
+    return [] if tenant_id is None else [Attempt.tenant_id == tenant_id]
 
 
 def attempt_to_dict(attempt: Attempt) -> dict[str, Any]:

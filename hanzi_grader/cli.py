@@ -29,12 +29,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "Choose a bundle's thresholds for naming missing strokes."),
     "evaluate": ("models.training.cli:evaluate_command", "Measure accuracy and verifier rates."),
     "worker": ("worker.cli:worker", "Start a batching recognition worker."),
+    "webhook-worker": ("worker.cli:webhook_worker", "Deliver the HTTP API's webhooks."),
     "submit": ("producer.cli:submit", "Submit images as recognition jobs."),
     "history": ("producer.cli:history", "Show a student's attempt history."),
     "status": ("producer.cli:status", "Show the broker, its workers and the jobs waiting."),
     "demo": ("producer.cli:demo", "Run the whole path on the example images."),
     "grade-sheet": ("producer.sheets.cli:grade_sheet", "Grade scanned practice sheets."),
     "make-sheets": ("producer.sheets.cli:make_sheets", "Write synthetic scanned sheets."),
+    "api": ("api.cli:api", "Serve the HTTP API for learning platforms."),
+    "api-key": ("api.cli:api_key", "Create, list and revoke API keys for the HTTP API."),
     "db": ("database:db", "Database schema commands (upgrade, downgrade)."),
 }
 

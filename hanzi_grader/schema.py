@@ -1,4 +1,5 @@
-"""The database schema: students, their homework sheets, and every graded attempt.
+"""The database schema: tenants and their API keys, students, their homework sheets, the
+jobs sent through the HTTP API, and every graded attempt.
 
 These are SQLAlchemy 2.0 declarative tables. In this project "model" means a recognition
 network (``models/``), so these are called the tables or the schema. ``migrations/`` is
@@ -17,10 +18,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +38,9 @@ NAMING_CONVENTION = {
 }
 
 ID_LENGTH = 64
+# The tenant that owns everything sent without an API key (`producer.client`, `hanzi submit`);
+# migration 0003 creates it and gives it every row that existed before tenants did.
+DEFAULT_TENANT_ID = 1
 # JSONB on Postgres (indexable, compact); plain JSON text elsewhere.
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
@@ -43,6 +49,39 @@ class Base(DeclarativeBase):
     """Declarative base of the hanzi-grader tables."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Tenant(Base):
+    """A learning platform (or one of its customers): it sees only its own jobs and students."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ApiKey(Base):
+    """A tenant's key to the HTTP API. Only the SHA-256 of the key is stored: the key is
+    random (256 bits), so a fast hash cannot be brute-forced, and lookups stay one index hit.
+    ``prefix`` (the key's first characters) lets an operator tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    rate_limit: Mapped[int | None] = mapped_column(Integer)  # requests a minute; None: default
+    # Signs the webhooks of the jobs sent with this key. Kept in clear, as it must be to sign:
+    # someone who reads it can forge a webhook, but not call the API.
+    webhook_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Student(Base):
@@ -69,6 +108,9 @@ class Sheet(Base):
     __tablename__ = "sheets"
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id"), server_default=text(str(DEFAULT_TENANT_ID))
+    )
     student_id: Mapped[str | None] = mapped_column(ForeignKey("students.id"))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -83,6 +125,10 @@ class Sheet(Base):
     practise: Mapped[list | None] = mapped_column(JsonDocument)  # characters, weakest first
     annotated_path: Mapped[str | None] = mapped_column(String(1024))
     graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A sheet posted to the HTTP API with a callback URL: where to POST it once graded, and
+    # the key whose secret signs that.
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
 
 
 class Attempt(Base):
@@ -94,10 +140,16 @@ class Attempt(Base):
     """
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_student_created", "student_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_attempts_student_created", "student_id", "created_at"),
+        Index("ix_attempts_tenant_student_created", "tenant_id", "student_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id"), server_default=text(str(DEFAULT_TENANT_ID))
+    )
     student_id: Mapped[str | None] = mapped_column(ForeignKey("students.id"))
     sheet_id: Mapped[str | None] = mapped_column(ForeignKey("sheets.id"))
     cell_row: Mapped[int | None] = mapped_column(Integer)
@@ -128,3 +180,65 @@ class Attempt(Base):
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # submitted
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """A job accepted by the HTTP API, before and after it is graded: whose it is (so that
+    another tenant's key gets 404), what it was (so that a repeated POST with the same job id
+    is recognised), and where to say it is done. Its outcome is the attempt of the same job
+    id. Jobs sent with ``producer.client`` have no row here; their attempts are the default
+    tenant's."""
+
+    __tablename__ = "jobs"
+
+    job_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))  # signs webhooks
+    student_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(8))
+    top_n: Mapped[int] = mapped_column(Integer)
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class WebhookDelivery(Base):
+    """One try at POSTing a finished job or sheet (one of ``job_id``, ``sheet_id``) to its
+    callback URL: what was answered, or why not.
+
+    A job's (or sheet's) tries share its ``delivery_id`` (the ``Hanzi-Delivery`` header, for
+    receivers to drop repeats); ``outcome`` is ``delivered``, ``retrying`` or ``failed``
+    (given up, or refused: a host not on the allow-list).
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.job_id"), index=True)
+    sheet_id: Mapped[str | None] = mapped_column(ForeignKey("sheets.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    try_number: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class SheetScan(Base):
+    """The scan of a sheet posted to the HTTP API, kept to draw its annotated page on request
+    (in the database, not on one API host's disk, so that every API process can draw it)."""
+
+    __tablename__ = "sheet_scans"
+
+    sheet_id: Mapped[str] = mapped_column(ForeignKey("sheets.id"), primary_key=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

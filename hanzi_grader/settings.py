@@ -29,9 +29,10 @@ import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # in a checkout: the repository
 
@@ -85,6 +86,27 @@ class Settings(BaseSettings):
     # Seconds before Redis hands an unacknowledged job to another worker (a killed worker's
     # jobs come back after this long).
     visibility_timeout: int = 300
+    # Pool process i of a worker serves Prometheus metrics on this port + i; None: it does not.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    # The HTTP API (`hanzi api`). A request body over api_max_request_bytes is refused (413)
+    # before it is read; unset: room for a base64 image at max_image_bytes plus the fields.
+    api_max_request_bytes: int | None = Field(default=None, ge=1024)
+    api_rate_limit: int = Field(default=600, ge=1)  # requests a minute per key, unless its own
+    # Hosts a job's callback_url may name, comma-separated; none: webhooks are refused. The
+    # worker POSTs to them, so only hosts the operator trusts (hanzi_grader.webhooks).
+    api_callback_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("api_callback_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @property
+    def effective_api_max_request_bytes(self) -> int:
+        return self.api_max_request_bytes or (self.max_image_bytes * 4 // 3 + 64 * 1024)
 
     @model_validator(mode="after")
     def _default_batch_size(self) -> Settings:

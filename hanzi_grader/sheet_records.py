@@ -20,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hanzi_grader.attempts import CORRECT
-from hanzi_grader.schema import Attempt, Sheet, Student
+from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt, Sheet, SheetScan, Student
 
+QUEUED = "queued"  # posted to the HTTP API, not yet analysed by a worker
 GRADING = "grading"
 DONE = "done"
 FAILED = "failed"
@@ -104,6 +105,54 @@ def score_sheet(graded: Iterable[tuple[str | None, str | None]],
     return round(correct / total, 4), practise[:PRACTISE_COUNT]
 
 
+def sheet_tenant(*, session: Session, sheet_id: str) -> int:
+    """The id of the tenant the sheet belongs to (the default one for an unknown sheet)."""
+    tenant = session.scalar(select(Sheet.tenant_id).where(Sheet.id == sheet_id))
+    return tenant if tenant is not None else DEFAULT_TENANT_ID
+
+
+def queue_sheet(*, session: Session, sheet_id: str, tenant_id: int, student: str,
+                source: str | None, layout: dict[str, Any], scan: bytes,
+                callback_url: str | None = None, api_key_id: int | None = None) -> bool:
+    """Record a sheet posted to the HTTP API, with its scan, before it is sent to a worker;
+    False when the same sheet was posted before (its record is kept as it is)."""
+    if session.get(Sheet, sheet_id) is not None:
+        return False
+    _upsert(session, {"id": sheet_id, "tenant_id": tenant_id, "student_id": student,
+                      "source": source, "layout": layout, "status": QUEUED,
+                      "callback_url": callback_url, "api_key_id": api_key_id})
+    session.add(SheetScan(sheet_id=sheet_id, image=scan))
+    session.flush()
+    return True
+
+
+def sheet_cells(*, session: Session, sheet: Sheet) -> list[dict[str, Any]]:
+    """Every graded cell of the sheet, blanks included, in reading order, as
+    `hanzi grade-sheet --json` shows them (row, col, expected, verdict, predicted,
+    similarity; a failed cell's error)."""
+    cells = []
+    for attempt in session.scalars(select(Attempt).where(Attempt.sheet_id == sheet.id)):
+        if attempt.cell_row is None or attempt.cell_col is None:
+            continue
+        cell = {"row": attempt.cell_row, "col": attempt.cell_col, "expected": attempt.target,
+                "verdict": attempt.verdict or "unknown", "predicted": attempt.predicted_char,
+                "similarity": (None if attempt.similarity is None
+                               else round(float(attempt.similarity), 4))}
+        if attempt.status != DONE:
+            cell |= {"verdict": FAILED, "predicted": None, "similarity": None,
+                     "error": f"{attempt.error_type}: {attempt.error}"}
+        cells.append(cell)
+    cells += [{"row": row, "col": col, "expected": expected, "verdict": BLANK,
+               "predicted": None, "similarity": None}
+              for row, col, expected in (sheet.blank_cells or [])]
+    return sorted(cells, key=lambda cell: (cell["row"], cell["col"]))
+
+
+def sheet_scan(*, session: Session, sheet_id: str) -> bytes | None:
+    scan = session.get(SheetScan, sheet_id)
+    return None if scan is None else scan.image
+
+
 def set_annotated(*, session: Session, sheet_id: str, path: str) -> None:
     """Remember where the sheet's annotated image was written."""
     sheet = session.get(Sheet, sheet_id)
@@ -115,6 +164,7 @@ def sheet_to_dict(sheet: Sheet) -> dict[str, Any]:
     """A sheet row as JSON-ready data."""
     return {
         "sheet_id": sheet.id,
+        "tenant_id": sheet.tenant_id,
         "student": sheet.student_id,
         "source": sheet.source,
         "status": sheet.status,

@@ -28,8 +28,8 @@ from hanzi_grader.worker.sending import send_jobs
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 
-__all__ = ["ResultTimeout", "result", "results", "sheet_result", "submit", "submit_many",
-           "submit_sheet"]
+__all__ = ["ResultTimeout", "check_job", "result", "results", "sheet_result", "submit",
+           "submit_many", "submit_sheet"]
 
 Image = bytes | str | Path
 
@@ -42,11 +42,19 @@ def submit(
     top_n: int = DEFAULT_TOP_N,
     sheet: str | None = None,
     cell: tuple[int, int] | None = None,
+    tenant: int | None = None,
+    keep_result: bool = True,
 ) -> str:
-    """Queue one image (bytes or a file path) for grading; return its job id."""
+    """Queue one image (bytes or a file path) for grading; return its job id.
+
+    ``tenant``: the id of the tenant whose job it is (the HTTP API's); None, the default one.
+    ``keep_result=False``: no result in the result backend, so ``result()`` cannot wait for
+    it; for a caller that reads the attempt from Postgres.
+    """
     return submit_many([image], student=student, target=target, top_n=top_n, sheet=sheet,
                        job_ids=[job_id] if job_id else None,
-                       cells=[cell] if cell else None)[0]
+                       cells=[cell] if cell else None, tenant=tenant,
+                       keep_results=keep_result)[0]
 
 
 def submit_many(
@@ -60,6 +68,8 @@ def submit_many(
     cells: Iterable[tuple[int, int] | None] | None = None,
     targets: Iterable[str | None] | None = None,
     on_submitted: Callable[[str], None] | None = None,
+    tenant: int | None = None,
+    keep_results: bool = True,
 ) -> list[str]:
     """Queue many images over one broker connection; return their job ids in order.
 
@@ -80,10 +90,10 @@ def submit_many(
     for each in set(target_list) - {None}:
         _check_options(student=student, target=each, top_n=top_n, sheet=sheet)
     send_jobs((make_payload(read_image(image), job_id=job_id, student=student, target=each,
-                            top_n=top_n, sheet=sheet, cell=cell)
+                            top_n=top_n, sheet=sheet, cell=cell, tenant=tenant)
                for image, job_id, cell, each in zip(images, ids, cell_list, target_list,
                                                     strict=True)),
-              on_sent=on_submitted)
+              on_sent=on_submitted, keep_results=keep_results)
     return ids
 
 
@@ -94,12 +104,14 @@ def submit_sheet(
     layout: Any,
     sheet_id: str | None = None,
     source: str | None = None,
+    keep_result: bool = True,
 ) -> str:
     """Queue a whole sheet scan for grading; return its sheet id.
 
     ``layout`` is a ``scans.layout.Layout`` or its dict form (``{"expect": "我你好"}``
     and so on). A worker finds the grid and sends the written cells as ordinary jobs. The
     same scan, student and layout always get the same sheet id, so it is graded once.
+    ``keep_result=False``: ``sheet_result`` cannot wait for it (the HTTP API reads Postgres).
     """
     from hanzi_grader.scans.layout import Layout, layout_from_dict
     from hanzi_grader.worker.sheet_dispatch import new_sheet_id
@@ -112,7 +124,8 @@ def submit_sheet(
     job = {"student": student, "image": base64.b64encode(data).decode("ascii"),
            "layout": spec.to_dict(), "source": source or (
                str(image) if isinstance(image, str | Path) else None)}
-    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=GRADE_QUEUE)
+    app.send_task(SHEET_TASK, kwargs={"job": job}, task_id=sheet_id, queue=GRADE_QUEUE,
+                  ignore_result=not keep_result)
     return sheet_id
 
 
@@ -151,6 +164,13 @@ def read_image(image: Image) -> bytes:
 def new_job_id() -> str:
     """A fresh random job id."""
     return uuid.uuid4().hex
+
+
+def check_job(*, student: str, target: str | None, top_n: int, job_id: str | None) -> None:
+    """Raise what ``submit`` would raise for these options, without sending anything."""
+    _check_options(student=student, target=target, top_n=top_n, sheet=None)
+    if job_id is not None:
+        _check_id(job_id, "job id")
 
 
 def _check_options(*, student: str, target: str | None, top_n: int, sheet: str | None) -> None:

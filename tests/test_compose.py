@@ -27,7 +27,8 @@ def environment(service: str) -> dict[str, str]:
 
 
 def test_it_has_the_services_of_the_design():
-    assert set(SERVICES) == {"redis", "postgres", "migrate", "worker", "flower"}
+    assert set(SERVICES) == {"redis", "postgres", "migrate", "worker", "api", "webhooks",
+                             "flower"}
 
 
 def test_redis_keeps_jobs_on_disk_and_never_evicts_them():
@@ -42,7 +43,7 @@ def test_postgres_keeps_its_data_in_a_volume():
     assert volume in COMPOSE["volumes"]
 
 
-@pytest.mark.parametrize("service", ["redis", "postgres", "worker"])
+@pytest.mark.parametrize("service", ["redis", "postgres", "worker", "api"])
 def test_services_have_healthchecks(service):
     check = SERVICES[service]["healthcheck"]
     assert check["test"][0] in {"CMD", "CMD-SHELL"} and check["retries"] >= 1
@@ -74,7 +75,30 @@ def test_flower_watches_the_same_broker():
     assert environment("flower")["HANZI_BROKER_URL"] == environment("worker")["HANZI_BROKER_URL"]
 
 
-@pytest.mark.parametrize("service", ["migrate", "worker", "flower"])
+def test_the_api_serves_on_every_interface_after_the_migration_with_a_health_check():
+    api = SERVICES["api"]
+    command = api["command"]
+    assert command[:2] == ["hanzi", "api"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    port = command[command.index("--port") + 1]
+    assert any(str(p).endswith(f":{port}") for p in api["ports"])
+    assert "/healthz" in " ".join(api["healthcheck"]["test"])
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "deploy" not in api  # grades nothing: no GPU
+    assert environment("api")["HANZI_BROKER_URL"] == environment("worker")["HANZI_BROKER_URL"]
+
+
+def test_webhooks_go_out_from_their_own_worker_with_the_apis_allow_list():
+    hooks = SERVICES["webhooks"]
+    assert hooks["command"][:2] == ["hanzi", "webhook-worker"]
+    assert "deploy" not in hooks  # no model, no GPU
+    assert hooks["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert (environment("webhooks")["HANZI_API_CALLBACK_HOSTS"]
+            == environment("api")["HANZI_API_CALLBACK_HOSTS"])
+
+
+@pytest.mark.parametrize("service", ["migrate", "worker", "api", "webhooks", "flower"])
 def test_every_hanzi_variable_is_one_the_settings_read(service):
     names = {name for name in environment(service) if name.startswith("HANZI_")}
     assert {"HANZI_BROKER_URL", "HANZI_DATABASE_URL"} <= names

@@ -4,6 +4,7 @@ Every ``import`` and ``from ... import`` is read with ``ast``, those inside func
 (a lazy import is an import all the same). The installed layers, lowest first:
 
     hanzi_grader (the core: settings, errors, tables)  <  models  <  scans  <  worker  <  producer
+    <  api
 
 ``migrations`` stands beside ``models`` (it needs the core's tables only), and the ``hanzi``
 command line (``hanzi_grader.cli``) is the front door above them all: it names its sub-commands'
@@ -26,13 +27,14 @@ FOLDERS = {
     "scans": "hanzi_grader.scans",
     "worker": "hanzi_grader.worker",
     "producer": "hanzi_grader.producer",
+    "api": "hanzi_grader.api",
     "benchmarks": "benchmarks",
     "tests": "tests",
 }
 # Layer -> its height; a module may import its own layer or a lower one, never a higher one
 # nor another layer of the same height.
 HEIGHTS = {"core": 0, "models": 1, "migrations": 1, "scans": 2, "worker": 3, "producer": 4,
-           "entry": 5}
+           "api": 5, "entry": 6}
 ENTRY_POINTS = {"hanzi_grader.cli", "hanzi_grader.__main__"}
 UNLAYERED = ("benchmarks", "tests")  # may import any layer
 
@@ -89,7 +91,7 @@ def layer_of(module: str) -> str | None:
         return None
     if module in ENTRY_POINTS:
         return "entry"
-    for layer in ("models", "migrations", "scans", "worker", "producer"):
+    for layer in ("models", "migrations", "scans", "worker", "producer", "api"):
         if module == f"hanzi_grader.{layer}" or module.startswith(f"hanzi_grader.{layer}."):
             return layer
     return "core"

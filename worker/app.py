@@ -23,6 +23,10 @@ GRADE_QUEUE = "hanzi.recognize"
 # queue lost a job when a worker was killed mid-batch (tests/integration/test_faults.py), and
 # a sheet's analysis takes about a third of a second, far less than a batch.
 SHEET_TASK = "hanzi.grade_sheet"
+# Webhooks go out from a queue of their own, consumed by `hanzi webhook-worker` (threads, no
+# model): a slow receiver must never hold up a pool process that grades.
+WEBHOOK_TASK = "hanzi.deliver_webhook"
+WEBHOOK_QUEUE = "hanzi.webhooks"
 # Loading TensorFlow and the bundle in a fresh pool process takes longer than Celery's
 # default 4 s start-up allowance.
 PROCESS_START_TIMEOUT_S = 180.0
@@ -33,7 +37,8 @@ logger = logging.getLogger(__name__)
 def make_app(settings: Settings) -> Celery:
     """A Celery app configured from ``settings``."""
     app = Celery("hanzi_grader",
-                 include=["hanzi_grader.worker.tasks", "hanzi_grader.worker.sheet_tasks"])
+                 include=["hanzi_grader.worker.tasks", "hanzi_grader.worker.sheet_tasks",
+                          "hanzi_grader.worker.webhooks"])
     app.conf.update(celery_config(settings))
     return app
 
@@ -63,9 +68,12 @@ def celery_config(settings: Settings) -> dict:
         # A queue named with its own exchange and key: a queue declared by name alone is bound
         # to Celery's default exchange and key, and would receive the grading jobs too.
         "task_queues": (Queue(GRADE_QUEUE, Exchange(GRADE_QUEUE, type="direct"),
-                              routing_key=GRADE_QUEUE),),
+                              routing_key=GRADE_QUEUE),
+                        Queue(WEBHOOK_QUEUE, Exchange(WEBHOOK_QUEUE, type="direct"),
+                              routing_key=WEBHOOK_QUEUE)),
         "task_default_queue": GRADE_QUEUE,
-        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}, SHEET_TASK: {"queue": GRADE_QUEUE}},
+        "task_routes": {GRADE_TASK: {"queue": GRADE_QUEUE}, SHEET_TASK: {"queue": GRADE_QUEUE},
+                        WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}},
         "result_expires": 7 * 24 * 3600,
         "broker_connection_retry_on_startup": True,
         # Task events feed Flower; the embedded SQLite broker cannot broadcast them. Flower
@@ -106,10 +114,18 @@ def _prepare_pool_process(**_kwargs) -> None:
 
     forget_engines()
     _one_gpu_per_process()
+    _serve_metrics()
     try:
         load_recognizer()
     except Exception:  # the first batch tries again and reports the error on each job
         logger.exception("could not load the model at start-up")
+
+
+def _serve_metrics() -> None:
+    from billiard.process import current_process
+    from hanzi_grader.worker.metrics import serve
+
+    serve(get_settings().worker_metrics_port, getattr(current_process(), "index", None))
 
 
 def _one_gpu_per_process() -> None:

@@ -65,3 +65,24 @@ def _migrate() -> None:
         raise click.ClickException(f"cannot migrate {redact_url(database.database_url())}: "
                                    f"{type(error).__name__}: "
                                    f"{str(error).splitlines()[0]}") from None
+
+
+@click.command("webhook-worker")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Deliveries at once (threads: each mostly waits on the network).")
+@click.option("-l", "--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option("-n", "--hostname", default=None, help="Node name, e.g. webhooks1@%h.")
+def webhook_worker(concurrency: int, loglevel: str, hostname: str | None) -> None:
+    """Deliver the HTTP API's webhooks (signed POSTs, retried with back-off).
+
+    A worker of its own, on threads and without the model, so that a slow receiver never
+    holds up grading. Needs a real broker (Redis).
+    """
+    from hanzi_grader.worker.app import WEBHOOK_QUEUE, app
+
+    if get_settings().embedded:
+        raise click.ClickException("webhooks need a real broker: set HANZI_BROKER_URL")
+    argv = ["worker", f"--loglevel={loglevel.upper()}", "--pool=threads", "-Q", WEBHOOK_QUEUE,
+            f"--concurrency={concurrency}", "--hostname", hostname or "webhooks@%h"]
+    app.worker_main(argv)

@@ -19,7 +19,7 @@ from hanzi_grader.worker.jobs import Job, parse_job, salvage
 from hanzi_grader import errors
 from hanzi_grader.attempts import DONE, FAILED, attempt_to_dict
 from hanzi_grader.errors import HanziError, ModelUnavailable
-from hanzi_grader.schema import Attempt
+from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt
 from hanzi_grader.settings import get_settings
 
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ def _bad_job(
     facts = salvage(payload, job_id=job_id)
     row = {
         "job_id": job_id,
+        "tenant_id": facts.get("tenant", DEFAULT_TENANT_ID),
         "student_id": facts.get("student"),
         "sheet_id": facts.get("sheet"),
         "target": facts.get("target"),
@@ -200,6 +201,7 @@ def _bad_job(
 def _job_columns(job: Job) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
+        "tenant_id": job.tenant,
         "student_id": job.student,
         "sheet_id": job.sheet,
         "cell_row": job.cell[0] if job.cell else None,

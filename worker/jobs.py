@@ -4,7 +4,10 @@ A job is a JSON object (pickle is refused by the Celery app)::
 
     {"job_id": "...", "student": "s1", "image": "<base64 PNG/JPEG bytes>",
      "target": "永" or null, "top_n": 5, "sheet": "sheet-7" or null, "cell": [row, col] or null,
-     "submitted_at": "2026-01-01T09:00:00+00:00"}
+     "submitted_at": "2026-01-01T09:00:00+00:00", "tenant": 2}
+
+``tenant`` (the id of the tenant whose job it is) is sent by the HTTP API only; a job without
+one is the default tenant's.
 
 ``make_payload`` builds one; ``parse_job`` validates one and raises a hanzi_grader error that
 says what was wrong. This module never imports TensorFlow: the producer uses it too.
@@ -24,11 +27,13 @@ from typing import Any
 from hanzi_grader.models.charset import is_known
 
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
+from hanzi_grader.schema import DEFAULT_TENANT_ID
 
 ID_MAX_LENGTH = 64  # the width of the id columns in hanzi_grader.schema
 MAX_TOP_N = 100
 DEFAULT_TOP_N = 5
-FIELDS = {"job_id", "student", "image", "target", "top_n", "sheet", "cell", "submitted_at"}
+FIELDS = {"job_id", "student", "image", "target", "top_n", "sheet", "cell", "submitted_at",
+          "tenant"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Job:
     sheet: str | None = None
     cell: tuple[int, int] | None = None
     submitted_at: datetime | None = None
+    tenant: int = DEFAULT_TENANT_ID
 
     @property
     def image_sha256(self) -> str:
@@ -59,9 +65,10 @@ def make_payload(
     sheet: str | None = None,
     cell: tuple[int, int] | None = None,
     submitted_at: datetime | None = None,
+    tenant: int | None = None,
 ) -> dict[str, Any]:
     """The JSON message for one job."""
-    return {
+    payload = {
         "job_id": job_id,
         "student": student,
         "image": base64.b64encode(image).decode("ascii"),
@@ -71,6 +78,9 @@ def make_payload(
         "cell": list(cell) if cell is not None else None,
         "submitted_at": (submitted_at or datetime.now(UTC)).isoformat(),
     }
+    if tenant is not None:
+        payload["tenant"] = tenant
+    return payload
 
 
 def parse_job(payload: Any, *, job_id: str, max_image_bytes: int) -> Job:
@@ -97,6 +107,7 @@ def parse_job(payload: Any, *, job_id: str, max_image_bytes: int) -> Job:
         sheet=_optional_identifier(payload.get("sheet"), "sheet", job_id),
         cell=_cell(payload.get("cell"), job_id),
         submitted_at=_moment(payload.get("submitted_at"), job_id),
+        tenant=_tenant(payload.get("tenant"), job_id),
     )
 
 
@@ -139,6 +150,8 @@ def salvage(payload: Any, *, job_id: str) -> dict[str, Any]:
             base64.b64decode(payload.get("image"), validate=True)
         ).hexdigest()
     with contextlib.suppress(InvalidJob):
+        facts["tenant"] = _tenant(payload.get("tenant"), job_id)
+    with contextlib.suppress(InvalidJob):
         facts["submitted_at"] = _moment(payload.get("submitted_at"), job_id)
     return facts
 
@@ -170,6 +183,15 @@ def _target(value: Any, job_id: str) -> str | None:
 def _top_n(value: Any, job_id: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_N:
         raise InvalidJob(f"job {job_id}: top_n must be an integer 1..{MAX_TOP_N}, got {value!r}")
+    return value
+
+
+def _tenant(value: Any, job_id: str) -> int:
+    if value is None:
+        return DEFAULT_TENANT_ID
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidJob(f"job {job_id}: tenant must be a tenant id (an integer >= 1), "
+                         f"got {value!r}")
     return value
 
 

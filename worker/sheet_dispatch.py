@@ -28,6 +28,7 @@ from hanzi_grader.worker.sending import send_jobs
 
 from hanzi_grader import database, sheet_records
 from hanzi_grader.errors import InvalidImage, InvalidJob
+from hanzi_grader.schema import DEFAULT_TENANT_ID
 from hanzi_grader.settings import get_settings
 
 SHEET_ID_MAX = 56  # a cell's job id adds 7 characters and must fit the 64 of the id columns
@@ -128,10 +129,13 @@ def _send_cells(sheet: DispatchedSheet) -> None:
                                cells_sent=len(cells), blank_cells=blanks)
         if not cells:
             sheet_records.finish_sheet(session=session, sheet_id=sheet.sheet_id)
+        # The cells are the sheet's tenant's (the HTTP API records the sheet before it is sent).
+        tenant = sheet_records.sheet_tenant(session=session, sheet_id=sheet.sheet_id)
     if cells:
         send_jobs(make_payload(cell.png(), job_id=sheet.jobs[cell.spec.row, cell.spec.col],
                                student=sheet.student, target=cell.spec.expected,
-                               sheet=sheet.sheet_id, cell=(cell.spec.row, cell.spec.col))
+                               sheet=sheet.sheet_id, cell=(cell.spec.row, cell.spec.col),
+                               tenant=None if tenant == DEFAULT_TENANT_ID else tenant)
                   for cell in cells)
 
 

@@ -15,18 +15,21 @@ imports the client side.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hanzi_grader.scans.layout import layout_from_dict
 from hanzi_grader.worker.app import GRADE_QUEUE, SHEET_TASK, app
 from hanzi_grader.worker.jobs import ID_MAX_LENGTH, decode_image
 from hanzi_grader.worker.sheet_dispatch import dispatch_sheet
+from hanzi_grader.worker.webhooks import send_sheet_callbacks
 
 from hanzi_grader import database
 from hanzi_grader.errors import InvalidJob, TransientError
 from hanzi_grader.settings import get_settings
 
 FIELDS = {"student", "image", "layout", "source"}
+logger = logging.getLogger(__name__)
 
 
 @app.task(name=SHEET_TASK, queue=GRADE_QUEUE, bind=True, acks_late=True,
@@ -34,7 +37,18 @@ FIELDS = {"student", "image", "layout", "source"}
           max_retries=10)
 def grade_sheet(self, job: Any) -> dict[str, Any]:
     """Accept a whole sheet (``job``, see the module docstring); the task id is the sheet id."""
-    return accept_sheet(job, sheet_id=self.request.id)
+    accepted = accept_sheet(job, sheet_id=self.request.id)
+    if accepted.get("error") or not any(c.get("job_id") for c in accepted.get("cells", [])):
+        # Finished already (unreadable, or nothing written): no batch will finish it.
+        _call_back(self.request.id)
+    return accepted
+
+
+def _call_back(sheet_id: str) -> None:
+    try:
+        send_sheet_callbacks([sheet_id])
+    except Exception:  # the sheet is recorded; a lost webhook is logged, not a failed task
+        logger.exception("could not queue the webhook of sheet %s", sheet_id)
 
 
 def accept_sheet(payload: Any, *, sheet_id: str) -> dict[str, Any]:

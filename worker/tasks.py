@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
-from hanzi_grader.worker import grading, reporting
+from hanzi_grader.worker import grading, metrics, reporting, webhooks
 from hanzi_grader.worker.acks import acknowledge_all
 from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, app
 from hanzi_grader.worker.reporting import JobResult
@@ -159,6 +159,7 @@ def handle_batch(requests: Sequence[SimpleRequest]) -> None:
         reporting.report(app, requests, dict.fromkeys((r.id for r in requests), failure))
         return
     elapsed = time.monotonic() - started
+    metrics.BATCH_SECONDS.observe(elapsed)
     reporting.report(app, requests, results)
     logger.info(
         "batch of %d: %d graded, %d failed, %d already stored; model %.0f ms, total %.0f ms",
@@ -166,11 +167,25 @@ def handle_batch(requests: Sequence[SimpleRequest]) -> None:
         counts["recognize_ms"], elapsed * 1000,
     )
     reporting.announce(app, GRADE_TASK, requests, results, elapsed)
+    _send_callbacks(counts["graded_ids"], counts["finished_sheets"])
+
+
+def _send_callbacks(job_ids: list[str], sheet_ids: list[str]) -> None:
+    """Webhooks for the jobs this batch stored (a job stored before had its own) and the
+    sheets it finished."""
+    try:
+        if job_ids:
+            webhooks.send_callbacks(job_ids)
+        if sheet_ids:
+            webhooks.send_sheet_callbacks(sheet_ids)
+    except Exception:  # the attempts are committed and reported; a lost webhook is logged
+        logger.exception("could not queue the webhooks of %d jobs and %d sheets",
+                         len(job_ids), len(sheet_ids))
 
 
 def _grade_and_store(
     requests: Sequence[SimpleRequest],
-) -> tuple[dict[str, JobResult], dict[str, float]]:
+) -> tuple[dict[str, JobResult], dict[str, Any]]:
     items = _unique_jobs(requests)
     stored = with_db_retries(lambda: _stored_attempts([job_id for job_id, _ in items]))
     fresh = [(job_id, payload) for job_id, payload in items if job_id not in stored]
@@ -181,11 +196,14 @@ def _grade_and_store(
         worker=requests[0].hostname,
     )
     with_db_retries(lambda: _store(outcomes))
-    _finish_sheets({o.row.get("sheet_id") for o in outcomes}
-                   | {a.sheet_id for a in stored.values()})
+    metrics.record_batch(outcomes, already_stored=len(stored))
+    finished_sheets = _finish_sheets({o.row.get("sheet_id") for o in outcomes}
+                                     | {a.sheet_id for a in stored.values()})
     results = {job_id: _stored_result(a) for job_id, a in stored.items()}
     results |= {o.job_id: (o.error, o.result()) for o in outcomes}
-    counts = {
+    counts: dict[str, Any] = {
+        "graded_ids": [o.job_id for o in outcomes],
+        "finished_sheets": finished_sheets,
         "done": sum(not o.failed for o in outcomes),
         "failed": sum(o.failed for o in outcomes),
         "stored": len(stored),
@@ -220,11 +238,12 @@ def _store(outcomes: list[grading.Outcome]) -> set[str]:
         return attempts.record_attempts(session=session, rows=[o.row for o in outcomes])
 
 
-def _finish_sheets(sheet_ids: set[str | None]) -> None:
-    """Score the sheets whose last cells this batch stored (see hanzi_grader.sheet_records)."""
+def _finish_sheets(sheet_ids: set[str | None]) -> list[str]:
+    """Score the sheets whose last cells this batch stored (see hanzi_grader.sheet_records);
+    the ids of those that are done."""
     sheet_ids.discard(None)
     if not sheet_ids:
-        return
+        return []
 
     def finish() -> list[str]:
         with database.transaction() as session:
@@ -234,9 +253,10 @@ def _finish_sheets(sheet_ids: set[str | None]) -> None:
         finished = with_db_retries(finish)
     except Exception:  # the attempts are committed; the sheet's producer can still finish it
         logger.exception("could not finish sheets %s", ", ".join(sorted(sheet_ids)))
-        return
+        return []
     if finished:
         logger.info("sheets graded: %s", ", ".join(finished))
+    return finished
 
 
 def _stored_result(attempt: Attempt) -> JobResult:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from hanzi_grader import database
 from hanzi_grader.schema import Base
 
-TABLES = {"students", "sheets", "attempts"}
+TABLES = {"students", "sheets", "attempts", "tenants", "api_keys", "jobs",
+          "webhook_deliveries", "sheet_scans"}
 
 
 def _schema_diff(url: str) -> list:
@@ -50,13 +51,43 @@ def test_sqlite_upgrade_matches_the_tables(sqlite_url):
     assert _tables(sqlite_url) == {"alembic_version"}
 
 
+def test_0003_gives_an_existing_databases_rows_to_the_default_tenant(empty_postgres_url):
+    # Given a database at 0002 holding a student, a sheet and an attempt
+    database.upgrade(empty_postgres_url, "0002")
+    engine = create_engine(empty_postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO students (id) VALUES ('s1')"))
+        connection.execute(text("INSERT INTO sheets (id, student_id) VALUES ('sh1', 's1')"))
+        connection.execute(text(
+            "INSERT INTO attempts (job_id, student_id, sheet_id, status, created_at, "
+            "processed_at) VALUES ('j1', 's1', 'sh1', 'done', now(), now())"))
+
+    # When migrated to head
+    database.upgrade(empty_postgres_url)
+
+    # Then the rows are kept and belong to the default tenant, and new tenants get new ids
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT id, name FROM tenants")).all() == [(1, "default")]
+        assert connection.execute(text("SELECT job_id, tenant_id FROM attempts")).all() == [
+            ("j1", 1)]
+        assert connection.execute(text("SELECT id, tenant_id FROM sheets")).all() == [("sh1", 1)]
+        new_id = connection.execute(
+            text("INSERT INTO tenants (name) VALUES ('acme') RETURNING id")).scalar_one()
+        assert new_id == 2
+    assert _schema_diff(empty_postgres_url) == []
+
+    # And the way back down keeps them too
+    database.downgrade(empty_postgres_url, "0002")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT job_id FROM attempts")).all() == [("j1",)]
+    engine.dispose()
+
+
 def test_an_existing_database_keeps_its_attempts_when_attempts_gain_the_missing_stroke(
     empty_postgres_url,
 ):
-    from sqlalchemy import text
-
-    # Given a database at revision 0002 with an attempt graded before strokes were named
-    database.upgrade(empty_postgres_url, "0002")
+    # Given a database at revision 0003 with an attempt graded before strokes were named
+    database.upgrade(empty_postgres_url, "0003")
     engine = create_engine(empty_postgres_url)
     with engine.begin() as connection:
         connection.execute(text(

@@ -114,10 +114,21 @@ def test_malformed_messages_fail_the_task_with_a_reason(payload, error, says):
 
 
 def test_one_queue_bound_to_its_own_exchange_carries_both_tasks():
-    from hanzi_grader.worker.app import GRADE_QUEUE, GRADE_TASK, SHEET_TASK, app
+    from hanzi_grader.worker.app import (
+        GRADE_QUEUE,
+        GRADE_TASK,
+        SHEET_TASK,
+        WEBHOOK_QUEUE,
+        WEBHOOK_TASK,
+        app,
+    )
 
     bindings = {name: (q.exchange.name, q.routing_key) for name, q in app.amqp.queues.items()}
 
-    assert bindings == {GRADE_QUEUE: (GRADE_QUEUE, GRADE_QUEUE)}
+    # The webhooks' queue is apart, consumed by `hanzi webhook-worker` only, never by the
+    # grading worker (which consumes GRADE_QUEUE alone)
+    assert bindings == {GRADE_QUEUE: (GRADE_QUEUE, GRADE_QUEUE),
+                        WEBHOOK_QUEUE: (WEBHOOK_QUEUE, WEBHOOK_QUEUE)}
+    assert app.amqp.router.route({}, WEBHOOK_TASK)["queue"].name == WEBHOOK_QUEUE
     assert app.amqp.router.route({}, SHEET_TASK)["queue"].name == GRADE_QUEUE
     assert app.amqp.router.route({}, GRADE_TASK)["queue"].name == GRADE_QUEUE

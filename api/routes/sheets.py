@@ -1,0 +1,126 @@
+"""``POST /v1/sheets``, ``GET /v1/sheets/{sheet_id}`` and its annotated page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from hanzi_grader.api import sheets
+from hanzi_grader.api.deps import Owner
+from hanzi_grader.api.problems import Problem, validation_detail
+from hanzi_grader.api.routes.jobs import PROBLEMS
+from hanzi_grader.api.schemas import SheetAccepted, SheetStatus, SheetSubmission
+from hanzi_grader.scans.layout import Layout, LayoutError, layout_from_dict, layout_from_expect
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from hanzi_grader.errors import InvalidJob
+
+router = APIRouter(prefix="/v1/sheets", tags=["sheets"])
+SHEET_FORM_FIELDS = ("image", "student", "expect", "layout", "source", "callback_url")
+
+SHEET_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["image", "student"],
+                "properties": {
+                    "image": {"type": "string", "format": "binary"},
+                    "student": {"type": "string"},
+                    "expect": {"type": "string", "description": "a character per row"},
+                    "layout": {"type": "string", "description": "the layout as JSON"},
+                    "source": {"type": "string"}, "callback_url": {"type": "string"},
+                }}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/SheetSubmission"}},
+        },
+    }
+}
+
+
+@router.post("", status_code=202, response_model=SheetAccepted, responses=PROBLEMS,
+             openapi_extra=SHEET_BODY)
+async def submit_sheet(request: Request, owner: Owner) -> SheetAccepted:
+    """Queue a scanned practice sheet; its cells are graded like jobs. Give the layout as
+    ``expect`` (a character per row) or ``layout`` (the layout file's settings)."""
+    image, data, layout = await _read_sheet(request)
+    sheet_id, status = await run_in_threadpool(
+        sheets.accept_sheet, image, student=data.student, layout=layout,
+        tenant_id=owner.tenant_id, source=data.source, callback_url=data.callback_url,
+        api_key_id=owner.key_id)
+    return SheetAccepted(sheet_id=sheet_id, status=status,
+                         status_url=str(request.url_for("sheet_status", sheet_id=sheet_id)))
+
+
+@router.get("/{sheet_id}", response_model=SheetStatus, responses=PROBLEMS, name="sheet_status")
+def sheet_status(sheet_id: str, owner: Owner, request: Request) -> dict[str, Any]:
+    """The sheet as `hanzi grade-sheet --json` prints it, with its status."""
+    view = sheets.read_sheet(sheet_id, tenant_id=owner.tenant_id)
+    body = view.result.to_dict() | {"status": view.status}
+    if view.status in ("done", "failed"):
+        body["annotated"] = str(request.url_for("sheet_annotated", sheet_id=sheet_id))
+    return body
+
+
+@router.get("/{sheet_id}/annotated.png", response_class=Response, name="sheet_annotated",
+            responses={200: {"content": {"image/png": {}}}} | PROBLEMS)
+def sheet_annotated(sheet_id: str, owner: Owner) -> Response:
+    """The scan with each cell outlined in its verdict's colour and the score on top."""
+    png = sheets.annotated_png(sheet_id, tenant_id=owner.tenant_id)
+    return Response(png, media_type="image/png")
+
+
+async def _read_sheet(request: Request) -> tuple[bytes, SheetSubmission, Layout]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=len(SHEET_FORM_FIELDS))
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise Problem(422, "image: a file is required (multipart field `image`)")
+        unknown = sorted(set(form.keys()) - set(SHEET_FORM_FIELDS))
+        if unknown:
+            raise Problem(422, f"unknown field(s) {', '.join(unknown)}; known: "
+                               f"{', '.join(SHEET_FORM_FIELDS)}")
+        fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+        layout_text = fields.get("layout")
+        try:
+            layout = json.loads(layout_text) if layout_text else None
+        except json.JSONDecodeError as error:
+            raise Problem(422, f"layout is not JSON: {error}") from None
+        data = SheetSubmission.model_construct(
+            student=fields.get("student"), expect=fields.get("expect"), layout=layout,
+            source=fields.get("source") or upload.filename,
+            callback_url=fields.get("callback_url"))
+        image = await upload.read()
+    elif kind == "application/json":
+        try:
+            data = SheetSubmission.model_validate(json.loads(await request.body()))
+        except json.JSONDecodeError as error:
+            raise Problem(422, f"body is not JSON: {error}") from None
+        except ValidationError as error:
+            raise Problem(422, validation_detail(error.errors())) from None
+        try:
+            image = base64.b64decode(data.image or "", validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise Problem(422, f"image is not valid base64 ({error})") from None
+    else:
+        raise Problem(415, f"send multipart/form-data or application/json, not "
+                           f"{kind or 'nothing'}")
+    if not data.student:
+        raise Problem(422, "student: the field is required")
+    return image, data, _layout(data)
+
+
+def _layout(data: SheetSubmission) -> Layout:
+    if (data.expect is None) == (data.layout is None):
+        raise InvalidJob("give exactly one of expect (a character per row) and layout")
+    try:
+        if data.expect is not None:
+            return layout_from_expect(data.expect)
+        return layout_from_dict(data.layout, where="layout")
+    except LayoutError as error:
+        raise InvalidJob(str(error)) from None

@@ -1,0 +1,151 @@
+"""The API's request and response bodies: the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatusName = Literal["queued", "done", "failed"]
+
+
+class JobSubmission(BaseModel):
+    """A job as JSON: the same fields as the multipart form, the image base64-encoded."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field must not pass unnoticed
+
+    image: str = Field(description="The image file (PNG, JPEG...), base64-encoded.")
+    student: str = Field(description="The student's id on your platform.")
+    target: str | None = Field(default=None,
+                               description="The character meant; omit to classify only.")
+    top_n: int = Field(default=5, description="Candidates to return, 1..100.")
+    job_id: str | None = Field(default=None, description=(
+        "Your own id for the job: repeating a request with the same id returns the first "
+        "answer instead of grading twice."))
+    callback_url: str | None = Field(default=None, description=(
+        "POSTed the result when the job is done, signed (see docs/api.md); its host must be "
+        "one the operator allows."))
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatusName
+    status_url: str
+
+
+class Candidate(BaseModel):
+    char: str
+    confidence: float
+
+
+class JobResult(BaseModel):
+    """A graded job, as `hanzi submit --json` prints it."""
+
+    job_id: str
+    student: str | None
+    status: Literal["done", "failed"]
+    target: str | None
+    predicted: str | None
+    candidates: list[Candidate] | None
+    confidence: float | None
+    unknown: bool | None
+    similarity: float | None
+    verdict: str | None
+    error: str | None
+    error_type: str | None
+    sheet_id: str | None = None
+    cell: list[int] | None = None
+    image_sha256: str | None = None
+    model_version: str | None = None
+    batch_size: int | None = None
+    queue_ms: float | None = None
+    recognize_ms: float | None = None
+    created_at: str | None = None
+    processed_at: str | None = None
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: JobStatusName
+    result: JobResult | None
+
+
+class CharacterStats(BaseModel):
+    char: str
+    attempts: int
+    correct: int
+    accuracy: float
+
+
+class History(BaseModel):
+    """A student's attempts, as `hanzi history --json` prints them (this tenant's only)."""
+
+    student: str
+    attempt_count: int
+    graded_count: int
+    failed_count: int
+    attempts: list[JobResult]
+    per_character: list[CharacterStats]
+    weakest: list[CharacterStats]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Any]
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457: every error answer."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+class SheetSubmission(BaseModel):
+    """A sheet as JSON: the scan base64-encoded, and its layout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str | None = Field(default=None, description="The scan, base64-encoded.")
+    student: str | None = Field(default=None, description="The student's id.")
+    expect: str | None = Field(default=None, description="A character per row.")
+    layout: dict[str, Any] | None = Field(default=None, description=(
+        "The layout's settings, as in a layout file (expect or cells, columns, grid, "
+        "model_columns...)."))
+    source: str | None = Field(default=None, description="A name for the scan.")
+    callback_url: str | None = Field(default=None, description=(
+        "POSTed the graded sheet (event sheet.finished), signed; its host must be one the "
+        "operator allows."))
+
+
+class SheetAccepted(BaseModel):
+    sheet_id: str
+    status: Literal["queued", "grading", "done", "failed"]
+    status_url: str
+
+
+class SheetCell(BaseModel):
+    row: int
+    col: int
+    expected: str | None
+    verdict: str
+    predicted: str | None
+    similarity: float | None
+    error: str | None = None
+
+
+class SheetStatus(BaseModel):
+    """A sheet as `hanzi grade-sheet --json` prints it, with its status; ``annotated`` is the
+    URL of its marked-up page once graded."""
+
+    sheet_id: str
+    status: Literal["queued", "grading", "done", "failed"]
+    sheet: str
+    student: str
+    score: float | None
+    error: str | None
+    cells: list[SheetCell]
+    practise: list[str]
+    annotated: str | None
