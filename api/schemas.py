@@ -38,6 +38,14 @@ class Candidate(BaseModel):
     confidence: float
 
 
+class MissingStroke(BaseModel):
+    """The stroke an incomplete character most likely lacks (docs/missing-stroke.md)."""
+
+    index: int = Field(description="0-based, in the standard stroke order.")
+    kind: str = Field(description="横, 竖, 撇, 点, 捺, 提, 折 or 钩.")
+    confidence: float
+
+
 class JobResult(BaseModel):
     """A graded job, as `hanzi submit --json` prints it."""
 
@@ -51,6 +59,7 @@ class JobResult(BaseModel):
     unknown: bool | None
     similarity: float | None
     verdict: str | None
+    missing_stroke: MissingStroke | None = None
     error: str | None
     error_type: str | None
     sheet_id: str | None = None
@@ -77,6 +86,20 @@ class CharacterStats(BaseModel):
     accuracy: float
 
 
+class MissedStroke(BaseModel):
+    char: str
+    index: int
+    count: int
+
+
+class MissedStrokes(BaseModel):
+    """The strokes of one kind a student left out, the most often first."""
+
+    kind: str
+    count: int
+    strokes: list[MissedStroke]
+
+
 class History(BaseModel):
     """A student's attempts, as `hanzi history --json` prints them (this tenant's only)."""
 
@@ -87,6 +110,7 @@ class History(BaseModel):
     attempts: list[JobResult]
     per_character: list[CharacterStats]
     weakest: list[CharacterStats]
+    missed_strokes: list[MissedStrokes] = []
 
 
 class Readiness(BaseModel):

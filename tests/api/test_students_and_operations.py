@@ -61,3 +61,16 @@ def test_the_openapi_document_describes_both_bodies_and_the_key(api):
     assert {"/v1/jobs/{job_id}", "/v1/students/{student}/history", "/healthz",
             "/readyz", "/metrics"} <= set(document["paths"])
     assert api.http.get("/docs").status_code == 200
+
+
+def test_the_response_models_carry_every_field_the_records_have():
+    # The API's pydantic models filter what they return: a field added to attempts or to the
+    # history (such as the missing stroke) must be added to them too, or the API drops it.
+    from hanzi_grader.api.schemas import History, JobResult
+
+    from hanzi_grader.attempts import History as HistoryRecord
+    from hanzi_grader.attempts import attempt_to_dict
+    from hanzi_grader.schema import Attempt
+
+    assert set(attempt_to_dict(Attempt(job_id="j", status="done"))) <= set(JobResult.model_fields)
+    assert set(HistoryRecord("s", [], [], []).to_dict()) <= set(History.model_fields)
