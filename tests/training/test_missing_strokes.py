@@ -156,11 +156,13 @@ def test_an_existing_bundle_gets_its_naming_thresholds_and_still_loads(
     from hanzi_grader.cli import cli
     from hanzi_grader.settings import SHIPPED_MODEL_DIR
 
-    # Given a copy of the shipped bundle, calibrated before strokes were named
+    # Given a copy of the shipped bundle as calibrated before strokes were named
     bundle = tmp_path / "bundle"
     shutil.copytree(SHIPPED_MODEL_DIR, bundle)
     before = json.loads((bundle / "manifest.json").read_text())
-    assert "missing_stroke_confidence" not in before["thresholds"]
+    for key in ("missing_stroke_sharpness", "missing_stroke_confidence"):
+        before["thresholds"].pop(key, None)
+    (bundle / "manifest.json").write_text(json.dumps(before), encoding="utf-8")
 
     result = CliRunner().invoke(cli, ["calibrate-missing-stroke", str(bundle), "--cases", "30",
                                       "--trajectories", str(tiny_parts)])
