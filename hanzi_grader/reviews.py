@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from hanzi_grader import sheet_records
 from hanzi_grader.attempts import review_to_dict
 from hanzi_grader.errors import HanziError
-from hanzi_grader.schema import Attempt, Review
+from hanzi_grader.schema import Attempt, Review, Tenant
 
 VERDICTS = ("correct", "wrong_character", "incomplete_or_unclear")
+__all__ = ["VERDICTS", "InvalidVerdict", "NotGraded", "review_attempt", "review_to_dict",
+           "reviewed_attempts"]
 
 
 class InvalidVerdict(HanziError):
@@ -51,4 +53,11 @@ def review_attempt(*, session: Session, job_id: str, verdict: str, note: str | N
     return review
 
 
-__all__ = ["VERDICTS", "InvalidVerdict", "NotGraded", "review_attempt", "review_to_dict"]
+def reviewed_attempts(*, session: Session, tenant: str | None = None) -> list[Attempt]:
+    """Every reviewed attempt (its review loaded), the tenant named's only when given, in
+    review order; an unknown tenant has none."""
+    statement = select(Attempt).join(Review, Review.job_id == Attempt.job_id)
+    if tenant is not None:
+        statement = statement.join(Tenant, Tenant.id == Review.tenant_id).where(
+            Tenant.name == tenant)
+    return list(session.scalars(statement.order_by(Review.at, Attempt.job_id)))
