@@ -1,4 +1,5 @@
-"""``hanzi reviews export``: the reviewed cells as a labelled set for ``hanzi evaluate --set``.
+"""``hanzi reviews set`` (a teacher's verdict from the command line) and ``hanzi reviews
+export``: the reviewed cells as a labelled set for ``hanzi evaluate --set``.
 
 Attempts keep only their image's SHA-256, so the image of a reviewed cell exists only where
 its sheet's scan was kept (sheets posted to the HTTP API, ``sheet_scans``): the cell is cut
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +32,24 @@ REVIEW_COLUMNS = ["job_id", "file", "target", "machine_verdict", "teacher_verdic
 @click.group("reviews")
 def reviews_group() -> None:
     """Teachers' reviews of graded cells."""
+
+
+@reviews_group.command("set")
+@click.argument("job_id")
+@click.argument("verdict", type=click.Choice(reviews.VERDICTS))
+@click.option("--note", default=None, help="Why, for the student or a later reviewer.")
+@click.option("--reviewer", default=lambda: os.environ.get("USER") or "cli", show_default="$USER",
+              help="Who is reviewing.")
+def set_review(job_id: str, verdict: str, note: str | None, reviewer: str) -> None:
+    """Set the verdict that counts for JOB_ID (any tenant's: this is the operator's tool)."""
+
+    def review() -> dict:
+        with database.transaction() as session:
+            made = reviews.review_attempt(session=session, job_id=job_id, verdict=verdict,
+                                          note=note, reviewer=reviewer)
+            return {"job_id": job_id, "review": reviews.review_to_dict(made)}
+
+    echo_json(guarded(review))
 
 
 @reviews_group.command("export")

@@ -1,4 +1,4 @@
-"""`hanzi reviews export`: reviewed cells become a labelled set `hanzi evaluate --set` reads."""
+"""`hanzi reviews`: set a verdict by hand; export reviewed cells as a labelled set."""
 
 from __future__ import annotations
 
@@ -81,3 +81,17 @@ def test_another_tenants_reviews_are_not_exported(db, tmp_path):
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["reviewed"] == 0
+
+
+def test_a_review_can_be_set_from_the_command_line(db):
+    with database.transaction() as session:
+        attempts.record_attempts(session=session, rows=[attempt("j", "永", "wrong_character")])
+
+    result = CliRunner().invoke(cli, ["reviews", "set", "j", "correct", "--note", "fine",
+                                      "--reviewer", "ms-li"])
+    assert result.exit_code == 0, result.output
+    review = json.loads(result.output)["review"]
+    assert (review["verdict"], review["note"], review["reviewer"]) == ("correct", "fine", "ms-li")
+
+    unknown = CliRunner().invoke(cli, ["reviews", "set", "nope", "correct"])
+    assert unknown.exit_code != 0 and "no graded result" in unknown.output
