@@ -177,6 +177,8 @@ class SheetCell(BaseModel):
     predicted: str | None
     similarity: float | None
     error: str | None = None
+    job_id: str | None = Field(default=None, description="The cell's job: review it by this id.")
+    review: Review | None = Field(default=None, description="A person's override, if any.")
 
 
 class SheetStatus(BaseModel):

@@ -21,8 +21,8 @@ def review_job(job_id: str, body: ReviewSubmission, owner: Owner) -> JobStatus:
     """Set the verdict that counts for a graded job (the machine's is kept beside it); a
     later review replaces an earlier one. 409 while the job is not graded."""
     with database.transaction() as session:
-        if job_records.tenant_job(session=session, job_id=job_id,
-                                  tenant_id=owner.tenant_id) is None:
+        if not job_records.tenant_owns_job(session=session, job_id=job_id,
+                                           tenant_id=owner.tenant_id):
             raise Problem(404, f"no job {job_id!r}")
         reviews.review_attempt(session=session, job_id=job_id, verdict=body.verdict,
                                note=body.note, reviewer=_reviewer(session, owner),
