@@ -72,11 +72,16 @@ def _ensure_sheets(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> No
 
 def insert_ignoring_conflicts(session: Session, table: Table, column: str) -> Insert:
     # INSERT .. ON CONFLICT (column) DO NOTHING, in the dialect of the session's database.
+    return dialect_insert(session, table).on_conflict_do_nothing(index_elements=[column])
+
+
+def dialect_insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in the dialect of the session's database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[column])
+        return postgresql.insert(table)
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[column])
+        return sqlite.insert(table)
     raise NotImplementedError(f"no idempotent insert for database dialect {dialect!r}")
 
 

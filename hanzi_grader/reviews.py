@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanzi_grader import sheet_records
-from hanzi_grader.attempts import review_to_dict
+from hanzi_grader.attempts import dialect_insert, review_to_dict
 from hanzi_grader.errors import HanziError
 from hanzi_grader.schema import Attempt, Review, Tenant
 
@@ -42,11 +42,15 @@ def review_attempt(*, session: Session, job_id: str, verdict: str, note: str | N
         attempt = None  # another tenant's: as if it did not exist
     if attempt is None or attempt.status != sheet_records.DONE:
         raise NotGraded(f"job {job_id!r} has no graded result to review yet")
-    review = session.get(Review, job_id) or Review(job_id=job_id, tenant_id=attempt.tenant_id)
-    review.verdict, review.note, review.reviewer = verdict, note or None, reviewer
-    review.at = datetime.now(UTC)
-    session.add(review)
-    session.flush()
+    # An upsert, not get-then-add: two reviews of one job at once must not make the loser's
+    # request fail on the primary key; the later one wins, as with reviews made in turn.
+    values = {"job_id": job_id, "tenant_id": attempt.tenant_id, "verdict": verdict,
+              "note": note or None, "reviewer": reviewer, "at": datetime.now(UTC)}
+    statement = dialect_insert(session, Review.__table__).values(values)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["job_id"], set_={k: statement.excluded[k] for k in values
+                                         if k != "job_id"}))
+    review = session.get(Review, job_id, populate_existing=True)
     session.expire(attempt, ["review"])  # its eagerly loaded review is now stale
     if attempt.sheet_id is not None:
         sheet_records.rescore_sheet(session=session, sheet_id=attempt.sheet_id)

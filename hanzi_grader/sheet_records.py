@@ -64,7 +64,7 @@ def finish_sheets(*, session: Session, sheet_ids: Iterable[str]) -> list[str]:
 
 def finish_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
     """The sheet, scored, once every cell it sent has an attempt; None until then."""
-    sheet = session.get(Sheet, sheet_id)
+    sheet = _locked(session, sheet_id)
     if sheet is None or sheet.status not in (GRADING, DONE) or sheet.cells_sent is None:
         return None
     if sheet.status == DONE:
@@ -82,11 +82,19 @@ def finish_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
 def rescore_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
     """Score a finished sheet again (one of its cells was reviewed); a sheet still grading is
     left alone: it is scored, with the review, once its last cell arrives."""
-    sheet = session.get(Sheet, sheet_id)
+    sheet = _locked(session, sheet_id)
     if sheet is None or sheet.status != DONE or sheet.cells_sent is None:
         return None
     _score(session, sheet)
     return sheet
+
+
+def _locked(session: Session, sheet_id: str) -> Sheet | None:
+    # The sheet's row, locked until commit (Postgres; SQLite writes one at a time anyway):
+    # two reviews of one sheet's cells, or a review and the last cell arriving, would
+    # otherwise each score from a snapshot without the other's change, and the last to
+    # commit would keep a stale score. Scoring reads the cells after the lock is held.
+    return session.get(Sheet, sheet_id, with_for_update=True, populate_existing=True)
 
 
 def _score(session: Session, sheet: Sheet) -> None:

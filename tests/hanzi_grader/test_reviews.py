@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from hanzi_grader import attempts, database, reviews, sheet_records
@@ -91,3 +94,30 @@ def test_reviewing_a_cell_rescores_its_finished_sheet(url):  # noqa: F811
     with database.transaction(url) as session:
         sheet = session.get(Sheet, "sh")
         assert (sheet.score, sheet.practise) == (0.5, ["我"])
+
+
+def test_two_reviews_of_one_sheet_at_once_both_count_in_its_score(empty_postgres_url):
+    # Given a finished sheet with two wrong cells, on Postgres (where transactions overlap)
+    pg = empty_postgres_url
+    database.upgrade(pg)
+    with database.transaction(pg) as session:
+        sheet_records.start_sheet(session=session, sheet_id="sh", student="s1", source=None,
+                                  layout=None, cells_sent=2, blank_cells=[])
+        attempts.record_attempts(session=session, rows=[
+            row(f"sh-{i}", verdict="wrong_character", sheet_id="sh", cell_row=0, cell_col=i)
+            for i in range(2)])
+        sheet_records.finish_sheets(session=session, sheet_ids=["sh"])
+
+    # When one review is still uncommitted while the other is made
+    second = threading.Thread(target=review, args=(pg, "sh-1", "correct"))
+    with database.transaction(pg) as session:
+        reviews.review_attempt(session=session, job_id="sh-0", verdict="correct", note=None,
+                               reviewer="a")
+        second.start()
+        time.sleep(0.5)  # the second now waits for the sheet's lock
+    second.join(timeout=10)
+
+    # Then the score counts both, whichever committed last
+    with database.transaction(pg) as session:
+        assert session.get(Sheet, "sh").score == 1.0
+    database.forget_engines()
