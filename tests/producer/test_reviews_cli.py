@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 from hanzi_grader.models.training.labelled import read_labelled
+from hanzi_grader.scans.analysis import analyse_sheet
 from hanzi_grader.scans.layout import layout_from_dict
+from hanzi_grader.scans.paper import Page
 
 from hanzi_grader import attempts, database, reviews, sheet_records
 from hanzi_grader.cli import cli
@@ -30,6 +33,13 @@ def db(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
+def graded_cell_sha256(row: int, col: int) -> str:
+    # What the sheet task sent for the cell (worker/sheet_dispatch.py), as the worker hashed it.
+    analysis = analyse_sheet(Page.open(SCAN), layout_from_dict(LAYOUT))
+    [cell] = [c for c in analysis.cells if (c.spec.row, c.spec.col) == (row, col)]
+    return hashlib.sha256(cell.png()).hexdigest()
+
+
 def attempt(job_id: str, target: str, verdict: str, **cell) -> dict:
     now = datetime.now(UTC)
     return {"job_id": job_id, "student_id": "li", "target": target, "status": "done",
@@ -43,8 +53,10 @@ def test_reviewed_cells_of_kept_scans_become_a_labelled_set(db, tmp_path):
                                   source="week3.jpg", scan=SCAN,
                                   layout=layout_from_dict(LAYOUT).to_dict())
         attempts.record_attempts(session=session, rows=[
-            attempt("sh-r00c01", "你", "wrong_character", sheet_id="sh", cell_row=0, cell_col=1),
-            attempt("sh-r01c01", "好", "correct", sheet_id="sh", cell_row=1, cell_col=1),
+            attempt("sh-r00c01", "你", "wrong_character", sheet_id="sh", cell_row=0, cell_col=1,
+                    image_sha256=graded_cell_sha256(0, 1)),
+            attempt("sh-r01c01", "好", "correct", sheet_id="sh", cell_row=1, cell_col=1,
+                    image_sha256="0" * 64),
             attempt("solo", "永", "incomplete_or_unclear")])
         for job_id, verdict in [("sh-r00c01", "correct"), ("sh-r01c01", "wrong_character"),
                                 ("solo", "correct")]:
@@ -68,6 +80,9 @@ def test_reviewed_cells_of_kept_scans_become_a_labelled_set(db, tmp_path):
     assert listed["sh-r01c01"]["teacher_verdict"] == "wrong_character"
     assert listed["sh-r01c01"]["file"] == "images/sh-r01c01.png"
     assert listed["solo"]["file"] == "" and listed["solo"]["reviewer"] == "ms-li"
+    # And the re-cut image is checked against the digest of the image that was graded
+    assert [listed[j]["same_as_graded"] for j in ("sh-r00c01", "sh-r01c01", "solo")] == [
+        "yes", "no", "unknown"]
 
 
 def test_another_tenants_reviews_are_not_exported(db, tmp_path):
