@@ -11,7 +11,7 @@ from hanzi_grader.api.body_limit import BodySizeLimit
 from hanzi_grader.api.metrics import RequestMetrics, register_queue_depth
 from hanzi_grader.api.problems import install_problem_handlers
 from hanzi_grader.api.rate_limit import rate_limiter
-from hanzi_grader.api.routes import jobs, operations, sheets, students
+from hanzi_grader.api.routes import jobs, operations, reviews, sheets, students
 
 from hanzi_grader import __version__
 from hanzi_grader.settings import Settings, get_settings
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = rate_limiter(settings.broker_url)
     install_problem_handlers(app)
     app.include_router(jobs.router)
+    app.include_router(reviews.router)
     app.include_router(sheets.router)
     app.include_router(students.router)
     app.include_router(operations.router)

@@ -27,6 +27,7 @@ from hanzi_grader.errors import (
     TransientError,
 )
 from hanzi_grader.job_records import JobIdTaken
+from hanzi_grader.reviews import InvalidVerdict, NotGraded
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def problem_response(status: int, detail: str, *, title: str | None = None,
 # Our errors -> the status that tells a client what to do: fix the request (4xx) or retry (503).
 STATUS_OF_ERROR: tuple[tuple[type[HanziError], int], ...] = (
     (JobIdTaken, 409),
+    (NotGraded, 409),  # nothing to review yet: a conflict with the job's state
+    (InvalidVerdict, 422),
     (InvalidImage, 422),
     (InvalidTarget, 422),
     (InvalidJob, 422),

@@ -46,6 +46,24 @@ class MissingStroke(BaseModel):
     confidence: float
 
 
+class Review(BaseModel):
+    """A person's verdict on a graded job, kept beside the machine's (docs/reviews.md)."""
+
+    verdict: Literal["correct", "wrong_character", "incomplete_or_unclear"]
+    note: str | None
+    reviewer: str = Field(description="Who reviewed: tenant/key prefix, or a CLI user.")
+    at: str | None = Field(description="When, ISO 8601.")
+
+
+class ReviewSubmission(BaseModel):
+    """``POST /v1/jobs/{job_id}/review``: the verdict that should count, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["correct", "wrong_character", "incomplete_or_unclear"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class JobResult(BaseModel):
     """A graded job, as `hanzi submit --json` prints it."""
 
@@ -58,7 +76,8 @@ class JobResult(BaseModel):
     confidence: float | None
     unknown: bool | None
     similarity: float | None
-    verdict: str | None
+    verdict: str | None = Field(description="The machine's verdict (a review never changes it).")
+    review: Review | None = Field(default=None, description="A person's override, if any.")
     missing_stroke: MissingStroke | None = None
     error: str | None
     error_type: str | None
@@ -158,6 +177,8 @@ class SheetCell(BaseModel):
     predicted: str | None
     similarity: float | None
     error: str | None = None
+    job_id: str | None = Field(default=None, description="The cell's job: review it by this id.")
+    review: Review | None = Field(default=None, description="A person's override, if any.")
 
 
 class SheetStatus(BaseModel):

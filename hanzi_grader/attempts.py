@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, case, func, select
+from sqlalchemy import ColumnElement, Insert, Select, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt, Sheet, Student
+from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt, Review, Sheet, Student
 
 DONE = "done"
 FAILED = "failed"
 CORRECT = "correct"
+INCOMPLETE = "incomplete_or_unclear"
 
 
 def record_attempts(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -71,12 +72,42 @@ def _ensure_sheets(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> No
 
 def insert_ignoring_conflicts(session: Session, table: Table, column: str) -> Insert:
     # INSERT .. ON CONFLICT (column) DO NOTHING, in the dialect of the session's database.
+    return dialect_insert(session, table).on_conflict_do_nothing(index_elements=[column])
+
+
+def dialect_insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in the dialect of the session's database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[column])
+        return postgresql.insert(table)
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[column])
+        return sqlite.insert(table)
     raise NotImplementedError(f"no idempotent insert for database dialect {dialect!r}")
+
+
+# -- reviewed verdicts --------------------------------------------------------------------
+
+
+def reviewed_verdict(attempt: Attempt) -> str | None:
+    """The verdict that counts: a person's review when there is one, else the machine's."""
+    return attempt.review.verdict if attempt.review is not None else attempt.verdict
+
+
+def reviewed_verdict_column() -> ColumnElement:
+    """``reviewed_verdict`` in SQL; the query must outer-join ``Review`` (``with_reviews``)."""
+    return func.coalesce(Review.verdict, Attempt.verdict)
+
+
+def with_reviews(statement: Select) -> Select:
+    return statement.outerjoin(Review, Review.job_id == Attempt.job_id)
+
+
+def review_to_dict(review: Review | None) -> dict[str, Any] | None:
+    """A review as JSON-ready data: {"verdict", "note", "reviewer", "at"}, or None."""
+    if review is None:
+        return None
+    return {"verdict": review.verdict, "note": review.note, "reviewer": review.reviewer,
+            "at": _iso(review.at)}
 
 
 # -- history -----------------------------------------------------------------------------
@@ -119,11 +150,15 @@ class MissedStrokes:
 
 def missed_strokes(attempts: Iterable[Attempt], per_kind: int = 3) -> list[MissedStrokes]:
     """The strokes the verifier named missing in ``attempts``, per stroke kind, the most
-    often missed kind first; ``per_kind`` strokes of each."""
+    often missed kind first; ``per_kind`` strokes of each. A stroke counts only while the
+    verdict that counts is still incomplete: a teacher who marks the cell correct (or a wrong
+    character) has said no stroke was missing."""
     by_kind: dict[str, Counter[tuple[str, int]]] = {}
     for attempt in attempts:
         missing = attempt.missing_stroke
         if attempt.status != DONE or not isinstance(missing, dict) or attempt.target is None:
+            continue
+        if reviewed_verdict(attempt) != INCOMPLETE:
             continue
         by_kind.setdefault(str(missing.get("kind")), Counter())[
             (attempt.target, int(missing.get("index", -1)))] += 1
@@ -166,7 +201,8 @@ def student_history(*, session: Session, student: str, weakest_count: int = 5,
     """Every attempt of ``student`` (oldest first) with per-character accuracy; only the
     tenant's attempts when ``tenant_id`` is given (the HTTP API), else every tenant's.
 
-    Accuracy counts graded attempts with a target: ``correct`` verdicts over all of them.
+    Accuracy counts graded attempts with a target: ``correct`` verdicts (reviewed ones where a
+    teacher reviewed the attempt) over all of them.
     The weakest characters are the least accurate, the most practised first among equals.
     """
     attempts = list(
@@ -186,10 +222,10 @@ def student_history(*, session: Session, student: str, weakest_count: int = 5,
 
 def character_stats(*, session: Session, student: str,
                     tenant_id: int | None = None) -> list[CharacterStats]:
-    """Graded attempts and correct verdicts per target character, in character order."""
-    correct = func.sum(case((Attempt.verdict == CORRECT, 1), else_=0))
+    """Graded attempts and correct (reviewed) verdicts per target character, in order."""
+    correct = func.sum(case((reviewed_verdict_column() == CORRECT, 1), else_=0))
     statement = (
-        select(Attempt.target, func.count(), correct)
+        with_reviews(select(Attempt.target, func.count(), correct))
         .where(
             Attempt.student_id == student,
             Attempt.status == DONE,
@@ -218,7 +254,8 @@ def attempt_to_dict(attempt: Attempt) -> dict[str, Any]:
         "confidence": attempt.confidence,
         "unknown": attempt.unknown,
         "similarity": attempt.similarity,
-        "verdict": attempt.verdict,
+        "verdict": attempt.verdict,  # the machine's; "review" holds a person's, if any
+        "review": review_to_dict(attempt.review),
         "missing_stroke": attempt.missing_stroke,
         "error": attempt.error,
         "error_type": attempt.error_type,

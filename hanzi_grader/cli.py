@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "webhook-worker": ("worker.cli:webhook_worker", "Deliver the HTTP API's webhooks."),
     "submit": ("producer.cli:submit", "Submit images as recognition jobs."),
     "history": ("producer.cli:history", "Show a student's attempt history."),
+    "reviews": ("producer.reviews:reviews_group", "Export teachers' reviews as a labelled set."),
     "status": ("producer.cli:status", "Show the broker, its workers and the jobs waiting."),
     "demo": ("producer.cli:demo", "Run the whole path on the example images."),
     "grade-sheet": ("producer.sheets.cli:grade_sheet", "Grade scanned practice sheets."),

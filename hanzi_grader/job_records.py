@@ -74,3 +74,12 @@ def tenant_job(*, session: Session, job_id: str, tenant_id: int) -> Job | None:
 def job_attempt(*, session: Session, job_id: str) -> Attempt | None:
     """The graded attempt of a job, once the worker has stored it."""
     return session.scalar(select(Attempt).where(Attempt.job_id == job_id))
+
+
+def tenant_owns_job(*, session: Session, job_id: str, tenant_id: int) -> bool:
+    """Whether the job is the tenant's: a job it posted, or a cell of a sheet it posted (a
+    sheet's cells have no row in ``jobs``; their attempt names the tenant)."""
+    if tenant_job(session=session, job_id=job_id, tenant_id=tenant_id) is not None:
+        return True
+    attempt = job_attempt(session=session, job_id=job_id)
+    return attempt is not None and attempt.sheet_id is not None and attempt.tenant_id == tenant_id

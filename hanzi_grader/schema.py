@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names, so that migrations can drop what they created.
 NAMING_CONVENTION = {
@@ -180,6 +180,28 @@ class Attempt(Base):
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # submitted
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # A teacher's override, if any; loaded with the attempt (one extra query per batch of
+    # attempts, not per attempt) so that every reader can use the reviewed verdict.
+    review: Mapped[Review | None] = relationship(lazy="selectin", viewonly=True)
+
+
+class Review(Base):
+    """A person's verdict on a graded attempt, beside (never instead of) the machine's.
+
+    One row per job: a later review replaces the earlier one. The machine's verdict stays on
+    the attempt, so both are always kept; a history of a teacher changing their mind was not
+    worth a second table and an "which is current" rule in every query.
+    """
+
+    __tablename__ = "reviews"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("attempts.job_id"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(255))  # "tenant/key prefix" or a CLI user
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hanzi_grader.attempts import CORRECT
+from hanzi_grader.attempts import CORRECT, reviewed_verdict_column, with_reviews
 from hanzi_grader.schema import DEFAULT_TENANT_ID, Attempt, Sheet, SheetScan, Student
 
 QUEUED = "queued"  # posted to the HTTP API, not yet analysed by a worker
@@ -64,7 +64,7 @@ def finish_sheets(*, session: Session, sheet_ids: Iterable[str]) -> list[str]:
 
 def finish_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
     """The sheet, scored, once every cell it sent has an attempt; None until then."""
-    sheet = session.get(Sheet, sheet_id)
+    sheet = _locked(session, sheet_id)
     if sheet is None or sheet.status not in (GRADING, DONE) or sheet.cells_sent is None:
         return None
     if sheet.status == DONE:
@@ -73,13 +73,36 @@ def finish_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
                             .where(Attempt.sheet_id == sheet_id))
     if stored < sheet.cells_sent:
         return None
-    cells = session.execute(select(Attempt.target, Attempt.verdict)
-                            .where(Attempt.sheet_id == sheet_id)).all()
-    blanks = [cell[2] for cell in sheet.blank_cells or [] if len(cell) > 2]
-    sheet.score, sheet.practise = score_sheet([(t, v) for t, v in cells], blanks)
+    _score(session, sheet)
     sheet.status = DONE
     sheet.graded_at = datetime.now(UTC)
     return sheet
+
+
+def rescore_sheet(*, session: Session, sheet_id: str) -> Sheet | None:
+    """Score a finished sheet again (one of its cells was reviewed); a sheet still grading is
+    left alone: it is scored, with the review, once its last cell arrives."""
+    sheet = _locked(session, sheet_id)
+    if sheet is None or sheet.status != DONE or sheet.cells_sent is None:
+        return None
+    _score(session, sheet)
+    return sheet
+
+
+def _locked(session: Session, sheet_id: str) -> Sheet | None:
+    # The sheet's row, locked until commit (Postgres; SQLite writes one at a time anyway):
+    # two reviews of one sheet's cells, or a review and the last cell arriving, would
+    # otherwise each score from a snapshot without the other's change, and the last to
+    # commit would keep a stale score. Scoring reads the cells after the lock is held.
+    return session.get(Sheet, sheet_id, with_for_update=True, populate_existing=True)
+
+
+def _score(session: Session, sheet: Sheet) -> None:
+    # The reviewed verdict where a teacher gave one, else the machine's.
+    cells = session.execute(with_reviews(select(Attempt.target, reviewed_verdict_column()))
+                            .where(Attempt.sheet_id == sheet.id)).all()
+    blanks = [cell[2] for cell in sheet.blank_cells or [] if len(cell) > 2]
+    sheet.score, sheet.practise = score_sheet([(t, v) for t, v in cells], blanks)
 
 
 def score_sheet(graded: Iterable[tuple[str | None, str | None]],

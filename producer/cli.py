@@ -313,6 +313,9 @@ def describe(outcome: dict[str, Any]) -> str:
         missing = outcome.get("missing_stroke")
         if missing:
             text += f", missing stroke {missing['index'] + 1} {missing['kind']}"
+        review = outcome.get("review")
+        if review:  # the verdict that counts in the totals
+            text += f"; reviewed {review['verdict']} by {review['reviewer']}"
     return text
 
 

@@ -61,10 +61,10 @@ async def submit_job(request: Request, owner: Owner) -> JobAccepted:
 
 @router.get("/{job_id}", response_model=JobStatus, responses=PROBLEMS, name="job_status")
 def job_status(job_id: str, owner: Owner) -> JobStatus:
-    """A job's status: queued, or done / failed with its result."""
+    """A job's status: queued, or done / failed with its result (a sheet's cells too)."""
     with database.transaction() as session:
-        job = job_records.tenant_job(session=session, job_id=job_id, tenant_id=owner.tenant_id)
-        if job is None:
+        if not job_records.tenant_owns_job(session=session, job_id=job_id,
+                                           tenant_id=owner.tenant_id):
             raise Problem(404, f"no job {job_id!r}")
         attempt = job_records.job_attempt(session=session, job_id=job_id)
         if attempt is None:

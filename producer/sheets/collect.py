@@ -32,13 +32,17 @@ class CellResult:
     similarity: float | None = None
     error: str | None = None
     missing_stroke: dict[str, Any] | None = None  # {"index", "kind", "confidence"}
+    job_id: str | None = None  # what `POST /v1/jobs/{job_id}/review` names
+    review: dict[str, Any] | None = None  # a teacher's verdict, beside ``verdict``
 
     def to_dict(self) -> dict[str, Any]:
         data = {"row": self.row, "col": self.col, "expected": self.expected,
                 "verdict": self.verdict, "predicted": self.predicted,
                 "similarity": self.similarity, "missing_stroke": self.missing_stroke}
-        if self.error is not None:
-            data["error"] = self.error
+        # Only when known: blank cells have no job, and most cells no review.
+        data |= {key: value for key, value in
+                 (("error", self.error), ("job_id", self.job_id), ("review", self.review))
+                 if value is not None}
         return data
 
 
@@ -138,12 +142,14 @@ def cell_result(row: int, col: int, expected: str | None, outcome: dict[str, Any
     """A cell's result from its job's result (the attempt as the worker stored it)."""
     if outcome.get("status") != "done":
         return CellResult(row, col, expected, FAILED,
-                          error=f"{outcome.get('error_type')}: {outcome.get('error')}")
+                          error=f"{outcome.get('error_type')}: {outcome.get('error')}",
+                          job_id=outcome.get("job_id"))
     similarity = outcome.get("similarity")
     return CellResult(row, col, expected, outcome.get("verdict") or "unknown",
                       outcome.get("predicted"),
                       None if similarity is None else round(float(similarity), 4),
-                      missing_stroke=outcome.get("missing_stroke"))
+                      missing_stroke=outcome.get("missing_stroke"),
+                      job_id=outcome.get("job_id"), review=outcome.get("review"))
 
 
 def _wait_for(job_ids: list[str], timeout: float) -> tuple[dict[str, dict], list[str]]:

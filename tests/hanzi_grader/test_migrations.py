@@ -10,7 +10,7 @@ from hanzi_grader import database
 from hanzi_grader.schema import Base
 
 TABLES = {"students", "sheets", "attempts", "tenants", "api_keys", "jobs",
-          "webhook_deliveries", "sheet_scans"}
+          "webhook_deliveries", "sheet_scans", "reviews"}
 
 
 def _schema_diff(url: str) -> list:
@@ -102,3 +102,31 @@ def test_an_existing_database_keeps_its_attempts_when_attempts_gain_the_missing_
     engine.dispose()
     assert [tuple(r) for r in stored] == [("old", None)]
     assert _schema_diff(empty_postgres_url) == []
+
+
+def test_0005_adds_reviews_to_a_database_holding_attempts(empty_postgres_url):
+    # Given a database at revision 0004 holding a graded attempt
+    database.upgrade(empty_postgres_url, "0004")
+    engine = create_engine(empty_postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO attempts (job_id, status, verdict, created_at, processed_at) "
+            "VALUES ('old', 'done', 'wrong_character', now(), now())"))
+
+    # When migrated to head, Then the attempt is kept, unreviewed, and can be reviewed
+    database.upgrade(empty_postgres_url)
+    assert _schema_diff(empty_postgres_url) == []
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM reviews")).scalar_one() == 0
+        connection.execute(text(
+            "INSERT INTO reviews (job_id, tenant_id, verdict, reviewer, at) "
+            "VALUES ('old', 1, 'correct', 'ms-li', now())"))
+        assert connection.execute(text(
+            "SELECT a.verdict, r.verdict FROM attempts a JOIN reviews r USING (job_id)"
+        )).all() == [("wrong_character", "correct")]
+
+    # And the way back down drops only the reviews
+    database.downgrade(empty_postgres_url, "0004")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT job_id FROM attempts")).all() == [("old",)]
+    engine.dispose()
