@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
 from collections.abc import Sequence
@@ -126,12 +127,10 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
     with running_worker(log_path) as worker_process:
         click.echo(f"worker started (pid {worker_process.pid}, log {log_path}); "
                    f"submitting {len(files)} images for {student}")
-        # One job id per example and model version: a second demo is answered from the stored
-        # attempts instead of adding the same attempts to the student's history every time.
         version = guarded(lambda: load_manifest(settings.model_dir).version)
         job_ids = guarded(lambda: [
             _submit_files([path], student=student, target=target_from_name(path),
-                          job_id=f"demo-{student}-{version}-{path.stem}")[0]
+                          job_id=demo_job_id(student, version, path))[0]
             for path in files
         ])
         outcomes = guarded(lambda: _collect(job_ids, timeout=timeout, worker=worker_process,
@@ -142,6 +141,14 @@ def demo(images: tuple[Path, ...], student: str, timeout: float) -> None:
         click.echo(format_history(guarded(lambda: _history(student))))
         click.echo()
         _demo_sheet(settings.home / "demo-sheets", timeout, worker_process, log_path)
+
+
+def demo_job_id(student: str, version: str, path: Path) -> str:
+    """One job id per student, model version and image content: a second demo is answered
+    from the stored attempts instead of adding the same attempts to the history every time.
+    A digest, because names and versions together outgrow the 64 characters a job id may have."""
+    digest = hashlib.sha256(f"{student}\0{version}\0".encode() + path.read_bytes())
+    return f"demo-{digest.hexdigest()[:32]}"
 
 
 def _demo_sheet(out: Path, timeout: float, worker: subprocess.Popen, log_path: Path) -> None:

@@ -187,3 +187,25 @@ def test_history_of_an_unmigrated_database_says_so(tmp_path, monkeypatch):
 
     assert result.exit_code == 1
     assert "hanzi db upgrade" in result.output and "Traceback" not in result.output
+
+
+def test_demo_job_ids_are_valid_for_every_example_and_follow_student_version_and_content(
+        tmp_path):
+    from hanzi_grader.models.bundle import load_manifest
+    from hanzi_grader.producer import client
+    from hanzi_grader.producer.cli import EXAMPLES_DIR, demo_job_id
+
+    from hanzi_grader.settings import SHIPPED_MODEL_DIR
+
+    version = load_manifest(SHIPPED_MODEL_DIR).version
+    examples = sorted(EXAMPLES_DIR.glob("*.png"))
+    ids = [demo_job_id("demo-student", version, path) for path in examples]
+    for job_id in ids:  # what the demo sends must pass the client's own check
+        client.check_job(student="demo-student", target=None, top_n=5, job_id=job_id)
+    assert len(set(ids)) == len(examples)
+    assert ids == [demo_job_id("demo-student", version, path) for path in examples]
+    assert demo_job_id("other", version, examples[0]) != ids[0]
+    assert demo_job_id("demo-student", version + "-next", examples[0]) != ids[0]
+    changed = tmp_path / examples[0].name
+    changed.write_bytes(examples[0].read_bytes() + b"\0")
+    assert demo_job_id("demo-student", version, changed) != ids[0]
