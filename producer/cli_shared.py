@@ -45,8 +45,11 @@ def guarded(action: Callable[[], T]) -> T:
     except HanziError as error:
         fail(str(error))
     except BrokerError as error:
-        fail(f"cannot reach the broker at {redact_url(get_settings().effective_broker_url)}: "
-              f"{error}")
+        broker = redact_url(get_settings().effective_broker_url)
+        if _broker_full(error):
+            fail(f"the broker at {broker} is full (Redis maxmemory reached) and refused the job: "
+                 f"nothing more was queued; free memory or raise maxmemory, then submit again")
+        fail(f"cannot reach the broker at {broker}: {error}")
     except SQLAlchemyError as error:
         fail(f"database {redact_url(get_settings().effective_database_url)}: "
               f"{type(error).__name__}: {str(error).splitlines()[0]} "
@@ -54,6 +57,12 @@ def guarded(action: Callable[[], T]) -> T:
     except TimeoutError as error:
         fail(str(error))
     raise AssertionError("unreachable")
+
+
+def _broker_full(error: Exception) -> bool:
+    """Whether Redis refused a write for want of memory (noeviction at maxmemory): kombu wraps
+    the server's OOM reply without a type of its own, so its text is all there is."""
+    return "maxmemory" in str(error) or "OOM command not allowed" in str(error)
 
 
 def fail(message: str) -> NoReturn:

@@ -36,6 +36,7 @@ from tests.integration.conftest import (
 from tests.integration.poison import EXPECTED, REASONS
 from tests.integration.producing import produce, start_producing
 from tests.integration.test_pipeline import write_images
+from tests.worker.images import character_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -324,3 +325,24 @@ def test_jobs_held_by_a_killed_worker_come_back(fault_env, rows, tmp_path):
         stop_worker(process)
     assert {r["job_id"] for r in rows("student_id = 'killed'")} == set(jobs)
     assert broker.hlen("unacked") == 0
+
+
+def test_a_full_redis_makes_submit_fail_clearly_and_queue_nothing(fault_env, owned_redis,
+                                                                    tmp_path):
+    # Given a broker at its memory limit that evicts nothing
+    client = redis.Redis.from_url(owned_redis.url)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.set("ballast", b"x" * 4_000_000)
+    client.config_set("maxmemory", str(client.info("memory")["used_memory"] // 2))
+    image = tmp_path / "永.png"
+    image.write_bytes(character_png("永"))
+
+    # When a job is submitted
+    done = hanzi("submit", str(image), "--student", "full-redis", env=fault_env, check=False,
+                 timeout=60)
+
+    # Then submit fails in one line that says why, and no job sits in the queue
+    assert done.returncode != 0
+    assert "is full (Redis maxmemory reached)" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert client.llen(GRADE_QUEUE) == 0
