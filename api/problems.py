@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from hanzi_grader.producer.client import broker_full
 from kombu.exceptions import OperationalError as BrokerUnreachable
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
@@ -89,6 +90,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BrokerUnreachable)
     async def _broker(_request: Request, error: BrokerUnreachable) -> JSONResponse:
+        if broker_full(error):
+            logger.error("broker full: %s", error)
+            return problem_response(503, "the job queue is full; nothing was queued, try again "
+                                         "later", headers={"Retry-After": "30"})
         logger.error("broker unreachable: %s", error)
         return problem_response(503, "the job queue is unreachable; try again shortly",
                                 headers={"Retry-After": "5"})

@@ -45,8 +45,10 @@ def guarded(action: Callable[[], T]) -> T:
     except HanziError as error:
         fail(str(error))
     except BrokerError as error:
+        from hanzi_grader.producer.client import broker_full
+
         broker = redact_url(get_settings().effective_broker_url)
-        if _broker_full(error):
+        if broker_full(error):
             fail(f"the broker at {broker} is full (Redis maxmemory reached) and refused the job: "
                  f"nothing more was queued; free memory or raise maxmemory, then submit again")
         fail(f"cannot reach the broker at {broker}: {error}")
@@ -57,12 +59,6 @@ def guarded(action: Callable[[], T]) -> T:
     except TimeoutError as error:
         fail(str(error))
     raise AssertionError("unreachable")
-
-
-def _broker_full(error: Exception) -> bool:
-    """Whether Redis refused a write for want of memory (noeviction at maxmemory): kombu wraps
-    the server's OOM reply without a type of its own, so its text is all there is."""
-    return "maxmemory" in str(error) or "OOM command not allowed" in str(error)
 
 
 def fail(message: str) -> NoReturn:

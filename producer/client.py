@@ -161,6 +161,13 @@ def read_image(image: Image) -> bytes:
     return data
 
 
+def broker_full(error: Exception) -> bool:
+    """Whether the broker refused a send for want of memory (Redis at maxmemory, noeviction):
+    nothing was queued. kombu wraps the server's OOM reply without a type of its own, so its
+    text is all there is."""
+    return "maxmemory" in str(error) or "OOM command not allowed" in str(error)
+
+
 def new_job_id() -> str:
     """A fresh random job id."""
     return uuid.uuid4().hex

@@ -213,3 +213,17 @@ def test_a_callback_to_an_allowed_host_is_kept_with_the_key_that_signs_it(api, m
         job = session.get(Job, "cb-1")
         assert job.callback_url == "https://hooks.example.org/hanzi"
         assert job.api_key_id is not None
+
+
+def test_a_full_job_queue_is_a_503_that_says_so(api, monkeypatch):
+    from hanzi_grader.producer import client as producer_client
+    from kombu.exceptions import OperationalError
+
+    def full(_image: bytes, **_options) -> str:  # what kombu raises for Redis's OOM reply
+        raise OperationalError("command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(producer_client, "submit", full)
+    response = multipart(api, api.new_key(), student="s1")
+
+    assert_problem(response, 503, "the job queue is full")
+    assert int(response.headers["Retry-After"]) > 0
