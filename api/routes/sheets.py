@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from hanzi_grader.api import sheets
 from hanzi_grader.api.deps import Owner
-from hanzi_grader.api.problems import Problem, validation_detail
+from hanzi_grader.api.problems import Problem
 from hanzi_grader.api.routes.jobs import PROBLEMS
 from hanzi_grader.api.schemas import SheetAccepted, SheetStatus, SheetSubmission
+from hanzi_grader.api.uploads import (
+    JSON,
+    content_kind,
+    decode_base64,
+    read_form,
+    read_json,
+    upload_body,
+)
 from hanzi_grader.scans.layout import Layout, LayoutError, layout_from_dict, layout_from_expect
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from hanzi_grader.errors import InvalidJob
 
 router = APIRouter(prefix="/v1/sheets", tags=["sheets"])
-SHEET_FORM_FIELDS = ("image", "student", "expect", "layout", "source", "callback_url")
-
-SHEET_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["image", "student"],
-                "properties": {
-                    "image": {"type": "string", "format": "binary"},
-                    "student": {"type": "string"},
-                    "expect": {"type": "string", "description": "a character per row"},
-                    "layout": {"type": "string", "description": "the layout as JSON"},
-                    "source": {"type": "string"}, "callback_url": {"type": "string"},
-                }}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/SheetSubmission"}},
-        },
-    }
-}
+SHEET_FORM_FIELDS = ("student", "expect", "layout", "source", "callback_url")
+SHEET_BODY = upload_body({
+    "student": {"type": "string"},
+    "expect": {"type": "string", "description": "a character per row"},
+    "layout": {"type": "string", "description": "the layout as JSON"},
+    "source": {"type": "string"}, "callback_url": {"type": "string"},
+}, SheetSubmission)
 
 
 @router.post("", status_code=202, response_model=SheetAccepted, responses=PROBLEMS,
@@ -75,17 +67,11 @@ def sheet_annotated(sheet_id: str, owner: Owner) -> Response:
 
 
 async def _read_sheet(request: Request) -> tuple[bytes, SheetSubmission, Layout]:
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=len(SHEET_FORM_FIELDS))
-        upload = form.get("image")
-        if not isinstance(upload, UploadFile):
-            raise Problem(422, "image: a file is required (multipart field `image`)")
-        unknown = sorted(set(form.keys()) - set(SHEET_FORM_FIELDS))
-        if unknown:
-            raise Problem(422, f"unknown field(s) {', '.join(unknown)}; known: "
-                               f"{', '.join(SHEET_FORM_FIELDS)}")
-        fields = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+    if content_kind(request) == JSON:
+        data = read_json(await request.body(), SheetSubmission)
+        image = decode_base64(data.image or "")
+    else:
+        upload, fields = await read_form(request, SHEET_FORM_FIELDS)
         layout_text = fields.get("layout")
         try:
             layout = json.loads(layout_text) if layout_text else None
@@ -96,20 +82,6 @@ async def _read_sheet(request: Request) -> tuple[bytes, SheetSubmission, Layout]
             source=fields.get("source") or upload.filename,
             callback_url=fields.get("callback_url"))
         image = await upload.read()
-    elif kind == "application/json":
-        try:
-            data = SheetSubmission.model_validate(json.loads(await request.body()))
-        except json.JSONDecodeError as error:
-            raise Problem(422, f"body is not JSON: {error}") from None
-        except ValidationError as error:
-            raise Problem(422, validation_detail(error.errors())) from None
-        try:
-            image = base64.b64decode(data.image or "", validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise Problem(422, f"image is not valid base64 ({error})") from None
-    else:
-        raise Problem(415, f"send multipart/form-data or application/json, not "
-                           f"{kind or 'nothing'}")
     if not data.student:
         raise Problem(422, "student: the field is required")
     return image, data, _layout(data)
