@@ -50,12 +50,23 @@ def queued_jobs() -> int:
             return 0  # never declared: no job was ever sent
 
 
+def queue_consumers(timeout: float = PING_TIMEOUT_S) -> list[str]:
+    """The workers consuming the grading queue on the configured (real) broker. Slower than
+    ``broker_workers`` (it waits out ``timeout``), but a webhook worker, which answers pings
+    too, grades nothing and is left out."""
+    from hanzi_grader.worker.app import GRADE_QUEUE, app
+
+    queues = app.control.inspect(timeout=timeout).active_queues() or {}
+    return sorted(name for name, consumed in queues.items()
+                  if any(queue.get("name") == GRADE_QUEUE for queue in consumed))
+
+
 def workers_running() -> list[str]:
-    """The workers consuming now: names on a real broker, ``embedded`` for the local one."""
+    """The workers grading now: names on a real broker, ``embedded`` for the local one."""
     settings = get_settings()
     if settings.embedded:
         return ["embedded"] if embedded_worker_running(settings) else []
-    return broker_workers()
+    return queue_consumers()
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
 from hanzi_grader import database
-from hanzi_grader.settings import get_settings
 
 router = APIRouter(tags=["operations"])
 # Workers answer at once (their main process, even mid-batch); the probe waits this long for
@@ -63,17 +62,10 @@ def _database() -> dict[str, Any]:
 
 
 def _workers() -> dict[str, Any]:
-    """The workers that consume the grading queue (a webhook worker answers pings too, but
-    grades nothing)."""
+    """The workers that consume the grading queue."""
     from hanzi_grader.producer.workers import workers_running
-    from hanzi_grader.worker.app import GRADE_QUEUE, app
 
-    if get_settings().embedded:
-        names = workers_running()
-    else:
-        queues = app.control.inspect(timeout=PING_TIMEOUT_S).active_queues() or {}
-        names = sorted(name for name, consumed in queues.items()
-                       if any(queue.get("name") == GRADE_QUEUE for queue in consumed))
+    names = workers_running()
     if not names:
         raise RuntimeError("no worker is consuming the grading queue")
     return {"names": names}
