@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
 from hanzi_grader.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 GRADE_TASK = "hanzi.grade"
 GRADE_QUEUE = "hanzi.recognize"
@@ -30,8 +33,19 @@ WEBHOOK_QUEUE = "hanzi.webhooks"
 # Loading TensorFlow and the bundle in a fresh pool process takes longer than Celery's
 # default 4 s start-up allowance.
 PROCESS_START_TIMEOUT_S = 180.0
+# kombu's Redis transport with a fetch that cannot lose a job (see the module).
+RELIABLE_REDIS_TRANSPORT = "hanzi_grader.worker.reliable_fetch:Transport"
 
-logger = logging.getLogger(__name__)
+
+def _publish_retrying(error: Exception, interval: float) -> None:
+    logger.warning("the broker did not take a job (%s); trying again in %.2g s, for about "
+                   "30 s in all", error, interval)
+
+
+# Publishing rides out a broker restart (a Redis reloading its append-only file refuses
+# commands for a moment): about 30 s of retries before a send fails, instead of Celery's 0.6 s.
+PUBLISH_RETRY_POLICY = {"max_retries": 40, "interval_start": 0, "interval_step": 0.25,
+                        "interval_max": 1.0, "errback": _publish_retrying}
 
 
 def make_app(settings: Settings) -> Celery:
@@ -47,6 +61,8 @@ def celery_config(settings: Settings) -> dict:
     """Celery settings derived from ``settings``; see the comments for the reasons."""
     return {
         "broker_url": settings.effective_broker_url,
+        "broker_transport": broker_transport(settings),
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
         "result_backend": settings.effective_result_backend,
         # JSON only: a pickled message could run code in the worker.
         "task_serializer": "json",
@@ -85,6 +101,12 @@ def celery_config(settings: Settings) -> dict:
     }
 
 
+def broker_transport(settings: Settings) -> str | None:
+    """The transport class for the broker URL: ours for Redis, else the scheme's own."""
+    scheme = urlsplit(settings.effective_broker_url).scheme
+    return RELIABLE_REDIS_TRANSPORT if scheme in ("redis", "rediss") else None
+
+
 def broker_transport_options(settings: Settings) -> dict:
     """Options for the broker's transport."""
     if settings.embedded:
@@ -94,7 +116,9 @@ def broker_transport_options(settings: Settings) -> dict:
     # Redis redelivers unacknowledged jobs after this long: sized to the longest batch, not
     # Celery's default hour, so a killed worker's jobs come back in minutes. kombu looks for
     # them every interval x throttle seconds (default 100 s); every 30 s here.
+    # One list per queue (no priority steps): the reliable fetch moves from exactly one list.
     return {
+        "priority_steps": [0],
         "visibility_timeout": settings.visibility_timeout,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 3,
