@@ -237,6 +237,7 @@ def _submit_files(files: Sequence[Path], *, student: str, target: str | None, to
                   sheet: str | None = None, job_id: str | None = None) -> list[str]:
     from hanzi_grader.producer import client
 
+    client.check_broker()
     with progress(total=len(files), unit="image", min_items=10, desc="submitting") as bar:
         return client.submit_many(files, student=student, target=target, top_n=top_n,
                                   sheet=sheet, job_ids=[job_id] if job_id else None,

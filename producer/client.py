@@ -28,8 +28,8 @@ from hanzi_grader.worker.sending import send_jobs
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 
-__all__ = ["ResultTimeout", "check_job", "result", "results", "sheet_result", "submit",
-           "submit_many", "submit_sheet"]
+__all__ = ["ResultTimeout", "check_broker", "check_job", "result", "results", "sheet_result",
+           "submit", "submit_many", "submit_sheet"]
 
 Image = bytes | str | Path
 
@@ -159,6 +159,16 @@ def read_image(image: Image) -> bytes:
     if len(data) > limit:
         raise InvalidImage(f"{name} is {len(data)} bytes, over the limit of {limit} bytes")
     return data
+
+
+def check_broker(timeout: float = 3.0) -> None:
+    """Raise kombu's ``OperationalError`` at once if the broker does not answer.
+
+    For a caller about to send: a send itself waits out a broker restart (about 30 s of
+    retries), and subscribing to results first retries for 20 s more.
+    """
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
 
 
 def broker_full(error: Exception) -> bool:

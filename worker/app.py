@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from urllib.parse import urlsplit
 
 from celery import Celery
@@ -37,9 +38,16 @@ PROCESS_START_TIMEOUT_S = 180.0
 RELIABLE_REDIS_TRANSPORT = "hanzi_grader.worker.reliable_fetch:Transport"
 
 
+_publish_warned_at = [float("-inf")]
+
+
 def _publish_retrying(error: Exception, interval: float) -> None:
-    logger.warning("the broker did not take a job (%s); trying again in %.2g s, for about "
-                   "30 s in all", error, interval)
+    # One line every few seconds while the broker is away, not one per try.
+    now = time.monotonic()
+    if now - _publish_warned_at[0] >= 5:
+        _publish_warned_at[0] = now
+        logger.warning("the broker did not take a job (%s); still trying, for about 30 s in "
+                       "all", error)
 
 
 # Publishing rides out a broker restart (a Redis reloading its append-only file refuses

@@ -209,3 +209,22 @@ def test_demo_job_ids_are_valid_for_every_example_and_follow_student_version_and
     changed = tmp_path / examples[0].name
     changed.write_bytes(examples[0].read_bytes() + b"\0")
     assert demo_job_id("demo-student", version, changed) != ids[0]
+
+
+def test_submit_to_a_broker_that_does_not_answer_says_so_in_one_line(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"HANZI_HOME": str(tmp_path),
+                        "HANZI_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    done = subprocess.run([sys.executable, "-m", "hanzi_grader", "submit",
+                           str(EXAMPLES / "an-安.png"), "--student", "s1"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert f"cannot reach the broker at redis://127.0.0.1:{port}/0" in done.stderr
