@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
     parser.add_argument("--postgres-restarts", type=int, default=defaults.postgres_restarts)
     parser.add_argument("--rate", type=float, default=defaults.rate,
-                        help="jobs sent per second, all producers together")
+                        help="jobs sent per second, all producers together [default: sending "
+                             "lasts 8 s per kill, at least 30 s]")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the faults' kinds, moments and targets")
     parser.add_argument("--timeout", type=float, default=defaults.timeout,

@@ -24,6 +24,10 @@ from benchmarks.services import ROOT, WORKER_START_TIMEOUT_S, service_environmen
 JOB_PREFIX = "chaos"
 DRAINED_FOR_S = 5.0  # the broker must hold nothing for this long before the run ends
 SHOWN_IDS = 20
+# Sending lasts about this long per kill, unless a rate is given: a killed worker is back in
+# 10-20 s (TensorFlow and the model load again), and a kill must find a ready worker with jobs.
+SENDING_S_PER_KILL = 8.0
+MIN_SENDING_S = 30.0
 
 
 @dataclass
@@ -37,7 +41,7 @@ class ChaosConfig:
     kills: int = 20
     redis_restarts: int = 3
     postgres_restarts: int = 3
-    rate: float = 50.0  # jobs per second, all producers together
+    rate: float | None = None  # jobs per second, all producers; None: see SENDING_S_PER_KILL
     seed: int | None = None
     timeout: float = 600.0
     visibility_timeout: int = 20
@@ -148,9 +152,10 @@ def _all_job_ids(config: ChaosConfig) -> list[str]:
 
 def _start_producers(config: ChaosConfig, env: dict[str, str], folder: Path) -> Producers:
     processes = []
+    rate = config.rate or config.jobs / max(MIN_SENDING_S, SENDING_S_PER_KILL * config.kills)
     for index in range(config.producers):
         spec = {"prefix": JOB_PREFIX, "index": index, "producers": config.producers,
-                "jobs": config.jobs, "rate": config.rate / config.producers}
+                "jobs": config.jobs, "rate": rate / config.producers}
         with (folder / f"producer{index}.log").open("wb") as log:
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.chaos.producer", json.dumps(spec)],
