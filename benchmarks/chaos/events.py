@@ -54,6 +54,7 @@ class Chaos:
         self.redis, self.postgres = redis, postgres
         self.rng, self.say = rng, say
         self.done: Counter[str] = Counter()
+        self.history: list[tuple[float, str]] = []  # (time.time() as it began, what)
         self.forced = 0  # faults made after the queue had drained (progress stalled)
         self._force = threading.Event()
         self._stopping = threading.Event()
@@ -94,30 +95,33 @@ class Chaos:
 
     def _make(self, kind: str) -> bool:
         """Cause one fault; False when it could not happen yet (no ready worker)."""
-        at = f"t={time.monotonic() - self._started:.1f}s"
+        began = time.time()
+        what = self._cause(kind)
+        if what is None:
+            return False
+        self.history.append((began, what))
+        self.say(f"t={time.monotonic() - self._started:.1f}s {what}")
+        return True
+
+    def _cause(self, kind: str) -> str | None:
         if kind == REDIS_RESTART:
             self.redis.restart()
-            self.say(f"{at} Redis restarted (SIGTERM, append-only file reloaded)")
-            return True
+            return "Redis restarted (SIGTERM, append-only file reloaded)"
         if kind == POSTGRES_RESTART:
             self.postgres.restart()
-            self.say(f"{at} Postgres restarted (pg_ctl restart -m fast)")
-            return True
+            return "Postgres restarted (pg_ctl restart -m fast)"
         worker = self._ready_worker()
         if worker is None:
-            return False
+            return None
         with self.supervisor.lock:
             if not worker.alive():
-                return False
+                return None
             if kind == POOL_KILL:
                 pid = worker.kill_pool_process(self.rng)
-                if pid is None:
-                    return False
-                self.say(f"{at} SIGKILL pool process {pid} of worker {worker.index}")
-            else:
-                pid = worker.kill_whole(self.rng)
-                self.say(f"{at} SIGKILL worker {worker.index} (pid {pid}) with its pool")
-        return True
+                return None if pid is None else (
+                    f"SIGKILL pool process {pid} of worker {worker.index}")
+            pid = worker.kill_whole(self.rng)
+            return f"SIGKILL worker {worker.index} (pid {pid}) with its pool"
 
     def _ready_worker(self) -> ChaosWorker | None:
         deadline = time.monotonic() + READY_WAIT_S

@@ -7,7 +7,9 @@ jobs per second, so that sending goes on while the services are restarted. It ne
 a submit that raises (after the client's own retries) is reported and the job left out.
 
 On stdout, JSON Lines: ``{"sent": n}`` now and then and at the end, and
-``{"failed": job_id, "error": "..."}`` for each submit that raised.
+``{"failed": job_id, "error": "..."}`` for each submit that raised. On stderr, a line
+``SENT_MARK job_id unix_time`` as each submit returns: when a job is lost, the moment it was
+sent says which fault took it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from typing import Any
 
 PROGRESS_EVERY = 10
+SENT_MARK = "sent"
 STUDENT = "chaos"
 
 
@@ -28,6 +31,16 @@ def job_ids(*, prefix: str, index: int, producers: int, jobs: int) -> list[str]:
 
 def job_id(prefix: str, number: int) -> str:
     return f"{prefix}-{number}"
+
+
+def sent_times(log: str) -> dict[str, float]:
+    """The moment each job was sent, from a producer's stderr."""
+    found = {}
+    for line in log.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == SENT_MARK:
+            found[words[1]] = float(words[2])
+    return found
 
 
 def run(spec: dict[str, Any]) -> None:
@@ -46,6 +59,7 @@ def run(spec: dict[str, Any]) -> None:
         try:
             client.submit(image, student=STUDENT, job_id=each)
             sent += 1
+            print(SENT_MARK, each, f"{time.time():.3f}", file=sys.stderr, flush=True)
         except Exception as error:  # counted as lost by the run; never sent again
             _emit({"failed": each, "error": f"{type(error).__name__}: {error}"})
         if (number + 1) % PROGRESS_EVERY == 0:

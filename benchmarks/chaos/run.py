@@ -103,6 +103,8 @@ def run(config: ChaosConfig, say: Callable[[str], None] = lambda line: None) -> 
         lost, doubled = tally.outcome(_all_job_ids(config), attempts.per_job())
 
     _report(config, producers, chaos, supervisor, lost, doubled, say)
+    if lost:
+        _explain(lost, folder, chaos, say)
     if lost or doubled or config.logs:
         say(f"logs kept in {folder}")
     else:
@@ -135,8 +137,7 @@ def _servers(folder: Path) -> Iterator[tuple[OwnedRedis, OwnedPostgres]]:
                 shutil.copy(postgres.folder / "postgres.log", folder / "postgres.log")
             shutil.rmtree(postgres.folder, ignore_errors=True)
     finally:
-        redis_server.stop()
-        shutil.rmtree(redis_server.folder / "appendonlydir", ignore_errors=True)
+        redis_server.stop()  # its append-only file stays, to be read after a loss
 
 
 def _migrate(env: dict[str, str]) -> None:
@@ -225,3 +226,24 @@ def _report(config: ChaosConfig, producers: Producers, chaos: events.Chaos,
         say(f"lost {len(lost)} of {config.jobs}: {', '.join(lost[:SHOWN_IDS])}")
     if doubled:
         say(f"doubled {len(doubled)}: {', '.join(doubled[:SHOWN_IDS])}")
+
+
+def _explain(lost: list[str], folder: Path, chaos: events.Chaos,
+             say: Callable[[str], None]) -> None:
+    """For each lost job, when it was sent and the fault nearest that moment."""
+    sent: dict[str, float] = {}
+    for log in sorted(folder.glob("producer*.log")):
+        sent |= producer.sent_times(log.read_text(errors="replace"))
+    for job_id in lost[:SHOWN_IDS]:
+        if job_id not in sent:
+            say(f"{job_id}: its submit never returned")
+            continue
+        moment = sent[job_id]
+        began, what = min(chaos.history, key=lambda fault: abs(fault[0] - moment),
+                          default=(moment, "no fault"))
+        say(f"{job_id}: sent at {_clock(moment)}; the nearest fault began {began - moment:+.2f} s "
+            f"from then: {what}")
+
+
+def _clock(moment: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"
