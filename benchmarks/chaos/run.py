@@ -68,11 +68,13 @@ class Producers:
 def run(config: ChaosConfig, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Run the chaos and return its summary: the JSON object of ``python -m benchmarks.chaos``.
     ``say`` receives a line for each fault and for the progress, now and then."""
-    rng = random.Random(config.seed)
+    seed = config.seed if config.seed is not None else random.randrange(2**32)
+    rng = random.Random(seed)
     started = time.monotonic()
     folder = config.logs or Path(tempfile.mkdtemp(prefix="hanzi-chaos-"))
     folder.mkdir(parents=True, exist_ok=True)
-    say(f"logs in {folder}")
+    say(f"seed {seed} (--seed {seed} plans the same faults again); logs in "
+        f"{folder}")
     with ExitStack() as stack:
         redis_server, postgres = stack.enter_context(_servers(folder))
         env = service_environment(
