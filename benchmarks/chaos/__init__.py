@@ -10,9 +10,6 @@ append-only file) and Postgres (``pg_ctl restart -m fast``), spread over the run
 Once every job is stored, or the broker has drained, it counts the attempts in Postgres
 (``tally``): a job id without an attempt is lost, one with more than one is doubled.
 
-``tests/integration/test_chaos.py`` runs the same at a smaller size.
+``run.run(ChaosConfig(...))`` is the run as a function; ``tests/integration/test_chaos.py``
+calls it at a smaller size.
 """
-
-from benchmarks.chaos.run import ChaosConfig, run
-
-__all__ = ["ChaosConfig", "run"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.chaos import ChaosConfig, run
+from benchmarks.chaos.run import ChaosConfig, run
 from benchmarks.owned import postgres_installed, redis_installed
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
