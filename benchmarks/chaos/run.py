@@ -106,7 +106,7 @@ def run(config: ChaosConfig, say: Callable[[str], None] = lambda line: None) -> 
 
     _report(config, producers, chaos, supervisor, lost, doubled, say)
     if lost:
-        _explain(lost, folder, chaos, say)
+        _explain(lost, folder, chaos, producers.failed, say)
     if lost or doubled or config.logs:
         say(f"logs kept in {folder}")
     else:
@@ -220,6 +220,9 @@ def _report(config: ChaosConfig, producers: Producers, chaos: events.Chaos,
             say: Callable[[str], None]) -> None:
     say(f"faults: {dict(chaos.done)}; {chaos.forced} made after the queue had drained; "
         f"workers that exited by themselves: {supervisor.unexpected_exits}")
+    for index, process in enumerate(producers.processes):
+        if process.returncode:
+            say(f"producer {index} exited {process.returncode}: see producer{index}.log")
     for job_id, error in sorted(producers.failed.items())[:SHOWN_IDS]:
         say(f"submit raised for {job_id}: {error}")
     if producers.failed:
@@ -230,7 +233,7 @@ def _report(config: ChaosConfig, producers: Producers, chaos: events.Chaos,
         say(f"doubled {len(doubled)}: {', '.join(doubled[:SHOWN_IDS])}")
 
 
-def _explain(lost: list[str], folder: Path, chaos: events.Chaos,
+def _explain(lost: list[str], folder: Path, chaos: events.Chaos, failed: dict[str, str],
              say: Callable[[str], None]) -> None:
     """For each lost job, when it was sent and the fault nearest that moment."""
     sent: dict[str, float] = {}
@@ -238,7 +241,8 @@ def _explain(lost: list[str], folder: Path, chaos: events.Chaos,
         sent |= producer.sent_times(log.read_text(errors="replace"))
     for job_id in lost[:SHOWN_IDS]:
         if job_id not in sent:
-            say(f"{job_id}: its submit never returned")
+            say(f"{job_id}: its submit raised {failed[job_id]}" if job_id in failed
+                else f"{job_id}: its producer never sent it")
             continue
         moment = sent[job_id]
         began, what = min(chaos.history, key=lambda fault: abs(fault[0] - moment),
