@@ -1,7 +1,6 @@
 """A producer process for the fault tests: ``python -m tests.integration.producing SPEC``.
 
-SPEC is JSON: ``{"prefix": "p", "good": 2000, "poison": false, "student": "s"}`` (or
-``{"prefix": "p", "resend": [job ids]}`` to send those again). Good jobs
+SPEC is JSON: ``{"prefix": "p", "good": 2000, "poison": false, "student": "s"}``. Good jobs
 (small character PNGs, ids ``p-good-0``...) go through ``producer.client.submit_many``; with
 ``poison`` each poison payload goes between good ones, and a pickled message and the client's
 own refusals are tried too. Prints JSON: ``{"good": [...], "poison": {name: id},
@@ -47,11 +46,6 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     count = spec.get("good", 0)
     good_ids = [f"{prefix}-good-{i}" for i in range(count)]
     sent: dict[str, Any] = {"good": good_ids, "poison": {}, "pickled": None, "refused": {}}
-    if spec.get("resend"):  # a platform re-sending jobs that never got a result, same ids
-        resend = spec["resend"]
-        client.submit_many([pool[i % GOOD_IMAGES] for i in range(len(resend))],
-                           student=student, job_ids=resend)
-        return sent | {"good": resend}
     if not spec.get("poison"):
         client.submit_many([pool[i % GOOD_IMAGES] for i in range(count)], student=student,
                            job_ids=good_ids)
