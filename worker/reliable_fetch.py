@@ -244,3 +244,15 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def in_flight(client) -> int:
+    """Messages taken off a queue and not yet recorded as unacknowledged, in every list (a
+    redis-py client)."""
+    return sum(client.llen(key) for key in client.hkeys(SOURCES_KEY))
+
+
+def nothing_pending(client, queue: str) -> bool:
+    """Whether ``queue`` is empty and no message of any queue is in flight or unacknowledged:
+    only then can no more attempts come (a redis-py client)."""
+    return client.llen(queue) == 0 and client.hlen("unacked") == 0 and in_flight(client) == 0

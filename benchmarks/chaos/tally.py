@@ -55,12 +55,14 @@ def outcome(job_ids: list[str], per_job: Counter[str]) -> tuple[list[str], list[
 
 
 def broker_holds_nothing(redis_url: str) -> bool:
-    """No job waits in the queue, none is delivered but unacknowledged (False if unknown)."""
+    """No job waits in the queue, in flight or delivered but unacknowledged (False if
+    unknown)."""
     from hanzi_grader.worker.app import GRADE_QUEUE
+    from hanzi_grader.worker.reliable_fetch import nothing_pending
 
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
     try:
-        return client.llen(GRADE_QUEUE) == 0 and client.hlen("unacked") == 0
+        return nothing_pending(client, GRADE_QUEUE)
     except redis.RedisError:
         return False
     finally:

@@ -62,12 +62,13 @@ def json_lines(text: str) -> list[dict]:
 
 
 def queue_drained(redis_url: str) -> bool:
-    """True when no job waits in the queue and none is delivered but unacknowledged."""
+    """True when no job waits in the queue, in flight or delivered but unacknowledged."""
     from hanzi_grader.worker.app import GRADE_QUEUE
+    from hanzi_grader.worker.reliable_fetch import nothing_pending
 
     client = redis.Redis.from_url(redis_url)
     try:
-        return client.llen(GRADE_QUEUE) == 0 and client.hlen("unacked") == 0
+        return nothing_pending(client, GRADE_QUEUE)
     finally:
         client.close()
 

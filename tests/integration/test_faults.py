@@ -24,6 +24,7 @@ import pytest
 import redis
 from hanzi_grader.producer.workers import stop_worker
 from hanzi_grader.worker.app import GRADE_QUEUE
+from hanzi_grader.worker.reliable_fetch import nothing_pending
 from sqlalchemy import create_engine, text
 
 from tests.integration.conftest import (
@@ -99,7 +100,7 @@ def assert_each_job_once(database_url: str, prefix: str, *, good: list[str],
 def assert_broker_drained(broker_url: str) -> None:
     client = redis.Redis.from_url(broker_url)
     try:
-        wait_for(lambda: client.llen(GRADE_QUEUE) == 0 and client.hlen("unacked") == 0,
+        wait_for(lambda: nothing_pending(client, GRADE_QUEUE),
                  timeout=120, what="the queue to drain and every job to be acknowledged")
     finally:
         client.close()
@@ -111,8 +112,8 @@ def wait_until_handled(broker_url: str, database_url: str, prefix: str, count: i
     come: what is missing is lost, and ``assert_each_job_once`` names it)."""
     client = redis.Redis.from_url(broker_url)
     try:
-        wait_for(lambda: len(attempts(database_url, prefix)) >= count or (
-            client.llen(GRADE_QUEUE) == 0 and client.hlen("unacked") == 0),
+        wait_for(lambda: len(attempts(database_url, prefix)) >= count or nothing_pending(
+            client, GRADE_QUEUE),
                  timeout=timeout, what=f"{count} attempts for {prefix}", interval=0.5)
     finally:
         client.close()
