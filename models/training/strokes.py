@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -109,7 +110,8 @@ def build_cache(package_dir: Path, cache_file: Path) -> Path:
         raise StrokeDataMissing(f"no character JSON files in {package_dir}")
     outline_ends = np.cumsum([len(o) for o in outlines], dtype=np.int64)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp.npz")
+    # A name of this process's own: two checkouts sharing the cache may build it at once.
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez_compressed(
         tmp,
         version=np.array(PACKAGE_VERSION),
