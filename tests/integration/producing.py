@@ -1,6 +1,8 @@
 """A producer process for the fault tests: ``python -m tests.integration.producing SPEC``.
 
-SPEC is JSON: ``{"prefix": "p", "good": 2000, "poison": false, "student": "s"}``. Good jobs
+SPEC is JSON: ``{"prefix": "p", "good": 2000, "poison": false, "student": "s"}``, or
+``{"prefix": "p", "sheets": [PATH, ...], "expect": "永水人"}`` for whole sheets (ids
+``p-sheet-0``...). Good jobs
 (small character PNGs, ids ``p-good-0``...) go through ``producer.client.submit_many``; with
 ``poison`` each poison payload goes between good ones, and a pickled message and the client's
 own refusals are tried too. Prints JSON: ``{"good": [...], "poison": {name: id},
@@ -42,6 +44,11 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     from tests.worker.images import character_png
 
     prefix, student = spec["prefix"], spec.get("student", spec["prefix"])
+    if "sheets" in spec:
+        return {"sheets": [client.submit_sheet(path, student=student,
+                                               sheet_id=f"{prefix}-sheet-{i}",
+                                               layout={"expect": spec["expect"]})
+                           for i, path in enumerate(spec["sheets"])]}
     pool = [character_png("永水人大中国学生日月山木"[i % 12], shift=i) for i in range(GOOD_IMAGES)]
     count = spec.get("good", 0)
     good_ids = [f"{prefix}-good-{i}" for i in range(count)]

@@ -38,6 +38,7 @@ from tests.integration.conftest import (
 from tests.integration.poison import EXPECTED, REASONS
 from tests.integration.producing import produce, start_producing
 from tests.integration.test_pipeline import write_images
+from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
 from tests.worker.images import character_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -161,6 +162,63 @@ def test_a_worker_killed_mid_batch_leaves_every_job_done_once(fault_env, prefix,
     finally:
         stop_worker(second)
     assert_each_job_once(database_url, prefix, good=sent["good"])
+
+
+def sheets_of(database_url: str, prefix: str) -> dict[str, dict]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text(
+                "SELECT s.id, s.status, s.cells_sent, count(a.job_id) AS stored, "
+                "count(DISTINCT a.job_id) AS distinct_stored FROM sheets s "
+                "LEFT JOIN attempts a ON a.sheet_id = s.id WHERE s.id LIKE :p GROUP BY s.id"),
+                {"p": f"{prefix}-sheet-%"})
+            return {row.id: dict(row._mapping) for row in found}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.usefixtures("stroke_data")
+def test_sheets_whose_worker_was_killed_mid_way_are_finished(fault_env, prefix, tmp_path):
+    from PIL import Image
+
+    from tests.producer.sheets.conftest import make_sheet
+
+    fault_env = fault_env | {"HANZI_MAX_IMAGE_BYTES": str(4 * 2**20)}  # whole scans
+    database_url = fault_env["HANZI_DATABASE_URL"]
+    scans = []
+    for i in range(8):
+        path = tmp_path / f"sheet-{i}.png"
+        Image.fromarray(make_sheet(60 + i, rows=3, columns=5, expect="永水人").image).save(path)
+        scans.append(str(path))
+    first = start_worker(fault_env, tmp_path / "first.log", new_session=True)
+    try:
+        wait_until_ready(first, tmp_path / "first.log")
+        # Given a worker part-way through a stack of sheets: some cells stored, not all
+        sent = produce(fault_env, prefix=prefix, sheets=scans, expect="永水人")
+        wait_for(lambda: sum(s["stored"] for s in sheets_of(database_url, prefix).values())
+                 >= 5, timeout=120, what="the first cells stored", interval=0.2)
+        # When it is killed outright, pool process and all
+        os.killpg(first.pid, signal.SIGKILL)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    at_kill = sheets_of(database_url, prefix)
+    assert any(s["status"] != "done" for s in at_kill.values()) or len(at_kill) < 8, \
+        "every sheet was finished before the kill"
+
+    # Then a new worker finishes every sheet, each written cell stored once
+    second = start_worker(fault_env, tmp_path / "second.log")
+    try:
+        wait_for(lambda: [s["status"] for s in sheets_of(database_url, prefix).values()]
+                 == ["done"] * 8, timeout=240, what="every sheet finished", interval=0.5)
+    finally:
+        stop_worker(second)
+    sheets = sheets_of(database_url, prefix)
+    assert set(sheets) == set(sent["sheets"])
+    assert all(s["cells_sent"] == s["stored"] == s["distinct_stored"] > 0
+               for s in sheets.values()), sheets
 
 
 # -- 2. Postgres restarted while batches are written ------------------------------------------
