@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hanzi_grader.api.sheets import SheetView
 from hanzi_grader.producer.sheets.collect import CellResult, SheetResult
-from hanzi_grader.producer.sheets.summary import class_weakest, counted_verdict
+from hanzi_grader.producer.sheets.summary import class_weakest
 
 from hanzi_grader import sheet_records
 
@@ -59,7 +59,7 @@ def review_queue(result: SheetResult) -> list[ReviewCell]:
     target, lowest first; cells that could not be graded last. The order does not change
     when a cell is reviewed, so a teacher working down the list keeps their place."""
     written = [c for c in result.cells if c.verdict != sheet_records.BLANK]
-    listed = [ReviewCell(c, counted_verdict(c), unsure_reasons(c)) for c in written]
+    listed = [ReviewCell(c, c.counted_verdict, unsure_reasons(c)) for c in written]
 
     def order(item: ReviewCell) -> tuple:
         failed = item.cell.verdict == sheet_records.FAILED

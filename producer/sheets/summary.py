@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hanzi_grader.producer.sheets.annotate import AMBER, GREEN, RED
-from hanzi_grader.producer.sheets.collect import CellResult, SheetResult
+from hanzi_grader.producer.sheets.collect import SheetResult
 from hanzi_grader.producer.sheets.fonts import sans_font
 from PIL import Image, ImageDraw
 
@@ -47,13 +47,8 @@ def class_weakest(results: Sequence[SheetResult], count: int = 10) -> list[tuple
     misses: Counter[str] = Counter()
     for result in results:
         misses.update(cell.expected for cell in result.cells
-                      if cell.expected and counted_verdict(cell) != "correct")
+                      if cell.expected and cell.counted_verdict != "correct")
     return misses.most_common(count)
-
-
-def counted_verdict(cell: CellResult) -> str:
-    """The verdict that counts for a cell: the teacher's where one reviewed it."""
-    return (cell.review or {}).get("verdict") or cell.verdict
 
 
 def overview(results: Sequence[SheetResult]) -> Image.Image:
