@@ -109,16 +109,21 @@ def sign_in(driver, url: str, key: dict[str, str]) -> None:
 
 
 def screenshot(driver, name: str) -> None:
-    """Save the whole page as SCREENSHOTS/name when asked to."""
+    """Save the whole page, top to bottom, as SCREENSHOTS/name when asked to."""
     if not SCREENSHOTS:
         return
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    size = driver.get_window_size()
-    driver.set_window_size(size["width"], min(max(height + 120, 600), 2400))
+    import base64
+
+    wait_for(lambda: driver.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"),
+        timeout=60, what="the page's images to load")
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
     folder = Path(SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(folder / name))
-    driver.set_window_size(size["width"], size["height"])
+    (folder / name).write_bytes(base64.b64decode(shot["data"]))
 
 
 def page_score(driver) -> str:
