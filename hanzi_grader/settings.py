@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # whether the cookie goes over HTTPS only (set it behind TLS).
     web_secret: str | None = None
     web_secure_cookie: bool = False
+    # One upload of a stack of scans on the desk (each scan still at most max_image_bytes).
+    web_max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @field_validator("api_callback_hosts", mode="before")
     @classmethod

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from hanzi_grader.api.web import assets, classroom, review, signin
+from hanzi_grader.api.web.classroom import UPLOAD_PATH
 from hanzi_grader.api.web.pages import install_page_handlers
 from hanzi_grader.api.web.session import install_sessions
 
 from hanzi_grader.settings import Settings
+
+__all__ = ["UPLOAD_PATH", "install_desk"]
 
 
 def install_desk(app: FastAPI, settings: Settings) -> None:

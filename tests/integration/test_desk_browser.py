@@ -145,7 +145,7 @@ def test_a_teacher_grades_a_stack_reviews_a_cell_and_sees_the_new_score(
     driver.find_element(By.CSS_SELECTOR, "details summary").click()
     driver.find_element(By.ID, "layout").send_keys(json.dumps(LAYOUT))
     driver.find_element(By.CSS_SELECTOR, "form.upload button[type=submit]").click()
-    assert "ann_week5.png: ann, queued" in driver.page_source
+    assert "Uploaded 2: ann (ann_week5.png), bo (bo_week5.png)" in driver.page_source
 
     # Then the page refreshes itself until both are graded
     def graded() -> bool:
