@@ -134,6 +134,7 @@ def page_score(driver) -> str:
 
 def test_a_teacher_grades_a_stack_reviews_a_cell_and_sees_the_new_score(
         worker, desk_url, service_env, browser, scans):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     key = new_key(service_env, "desk-school", "--rate-limit", "100000")
@@ -145,12 +146,17 @@ def test_a_teacher_grades_a_stack_reviews_a_cell_and_sees_the_new_score(
     driver.find_element(By.CSS_SELECTOR, "details summary").click()
     driver.find_element(By.ID, "layout").send_keys(json.dumps(LAYOUT))
     driver.find_element(By.CSS_SELECTOR, "form.upload button[type=submit]").click()
-    assert "Uploaded 2: ann (ann_week5.png), bo (bo_week5.png)" in driver.page_source
+    # (A click returns before the next page has loaded: every check after one waits for it.)
+    wait_for(lambda: "Uploaded 2: ann (ann_week5.png), bo (bo_week5.png)" in driver.page_source,
+             timeout=30, what="the upload's notice")
 
     # Then the page refreshes itself until both are graded
     def graded() -> bool:
-        rows = driver.find_elements(By.CSS_SELECTOR, "table.sheets tbody tr")
-        classes = [row.get_attribute("class") for row in rows]
+        try:
+            rows = driver.find_elements(By.CSS_SELECTOR, "table.sheets tbody tr")
+            classes = [row.get_attribute("class") for row in rows]
+        except StaleElementReferenceException:  # the page reloaded meanwhile
+            return False
         return len(rows) == 2 and all(c == "status-done" for c in classes)
 
     wait_for(graded, timeout=GRADED_TIMEOUT_S, what="both sheets graded on the class page",
@@ -162,6 +168,7 @@ def test_a_teacher_grades_a_stack_reviews_a_cell_and_sees_the_new_score(
 
     # When they open ann's sheet and press a key on the first cell of the review list
     driver.find_element(By.LINK_TEXT, "ann_week5.png").click()
+    wait_for(lambda: "/desk/sheets/" in driver.current_url, timeout=30, what="the sheet's page")
     sheet_id = driver.current_url.rsplit("/", 1)[1]
     before = httpx.get(f"{desk_url}/v1/sheets/{sheet_id}", headers=key).json()
     first = driver.find_element(By.CSS_SELECTOR, "li[data-cell]")
@@ -188,6 +195,8 @@ def test_a_teacher_grades_a_stack_reviews_a_cell_and_sees_the_new_score(
 
     # And another tenant's teacher cannot open the sheet
     driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_for(lambda: driver.current_url.endswith("/desk/sign-in"), timeout=30,
+             what="the sign-in page after signing out")
     sign_in(driver, desk_url, new_key(service_env, "other-school"))
     driver.get(f"{desk_url}/desk/sheets/{sheet_id}")
     assert "Not here" in driver.title and f"no sheet '{sheet_id}'" in driver.page_source
