@@ -198,6 +198,23 @@ def test_the_font_and_stylesheet_are_served(api):
     assert "@font-face" in css and "../font/HanziGraderSans-Regular.otf" in css
 
 
+def test_the_webfont_has_a_glyph_for_every_character_a_target_can_be():
+    # Given the packaged font the desk serves, then each of the 3755 characters the grader
+    # knows is drawn with a glyph of its own, not the "missing" box (a rarer character, a
+    # student's name say, falls back to the system's fonts)
+    from hanzi_grader.models.charset import CLASSES, UNKNOWN_LABEL
+    from hanzi_grader.producer.sheets.fonts import sans_font
+
+    font = sans_font(24)
+
+    def drawn(char: str) -> tuple:
+        mask = font.getmask(char)
+        return mask.size, bytes(mask)
+
+    missing_box = drawn("\U00020000")  # CJK extension B: outside the subset
+    assert [c for c in CLASSES if c != UNKNOWN_LABEL and drawn(c) == missing_box] == []
+
+
 def cell(verdict: str, predicted: str | None, similarity: float | None, col: int = 0
          ) -> CellResult:
     return CellResult(0, col, "好", verdict, predicted, similarity, job_id=f"j{col}")
