@@ -27,7 +27,7 @@ from tests.integration.test_api import new_key, serve_api
 from tests.producer.sheets.conftest import make_sheet
 from tests.training.conftest import stroke_data  # noqa: F401  (the shared fixture)
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = os.environ.get("HANZI_DESK_SCREENSHOTS")
