@@ -30,7 +30,7 @@ router = APIRouter(prefix="/desk", include_in_schema=False)
 # (HANZI_WEB_MAX_UPLOAD_BYTES, app.py); each scan is still held to HANZI_MAX_IMAGE_BYTES.
 UPLOAD_PATH = "/desk/sheets"
 SignedIn = Annotated[Teacher, Depends(current_teacher)]
-MAX_SCANS = 100  # files in one upload; the request's size is capped by the API's body limit
+MAX_SCANS = 100  # files in one upload
 NOTICES_KEPT = 8  # refusals listed after an upload; the rest are counted
 NOTICE_CHARS = 240
 
@@ -54,15 +54,18 @@ async def upload_sheets(request: Request, teacher: SignedIn) -> RedirectResponse
         layout = sheets.sheet_layout(_text(form.get("expect")),
                                      sheets.layout_json(_text(form.get("layout"))))
     except (Problem, HanziError) as error:
-        request.session["notices"] = [f"Nothing was uploaded: {error}"[:NOTICE_CHARS]]
-        return RedirectResponse(request.url_for("class_page"), status_code=303)
+        return _back_to_class(request, [f"Nothing was uploaded: {error}"[:NOTICE_CHARS]])
     if not scans:
-        request.session["notices"] = ["Nothing was uploaded: choose one or more scans."]
+        return _back_to_class(request, ["Nothing was uploaded: choose one or more scans."])
     accepted, refused = [], []
     for scan in scans:
         ok, said = await _accept(scan, student, layout, teacher)
         (accepted if ok else refused).append(said)
-    request.session["notices"] = _notices(accepted, refused)
+    return _back_to_class(request, _notices(accepted, refused))
+
+
+def _back_to_class(request: Request, notices: list[str]) -> RedirectResponse:
+    request.session["notices"] = notices
     return RedirectResponse(request.url_for("class_page"), status_code=303)
 
 

@@ -117,11 +117,13 @@ def test_a_stack_of_scans_is_accepted_as_the_api_accepts_a_sheet(api, sent_sheet
     ({}, "exactly one of expect"),
     ({"layout": "{"}, "layout is not JSON"),
     ({"expect": "xyz"}, "Nothing was uploaded"),
+    ({"expect": "你好", "no_scans": True}, "choose one or more scans"),
 ])
 def test_a_bad_layout_uploads_nothing_and_says_why(api, sent_sheets, fields, says):
     browser = desk(api, api.new_key("acme"))
+    scans = [] if fields.pop("no_scans", False) else [("scans", ("li.jpg", SCAN, "image/jpeg"))]
     page = browser.post("/desk/sheets", data={"csrf": token(browser.get("/desk").text), **fields},
-                        files=[("scans", ("li.jpg", SCAN, "image/jpeg"))])
+                        files=scans or [("scans", ("", b"", "application/octet-stream"))])
     assert says in page.text and sent_sheets == []
 
 
