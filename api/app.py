@@ -12,6 +12,7 @@ from hanzi_grader.api.metrics import RequestMetrics, register_queue_depth
 from hanzi_grader.api.problems import install_problem_handlers
 from hanzi_grader.api.rate_limit import rate_limiter
 from hanzi_grader.api.routes import jobs, operations, reviews, sheets, students
+from hanzi_grader.api.web import UPLOAD_PATH, install_desk
 
 from hanzi_grader import __version__
 from hanzi_grader.settings import Settings, get_settings
@@ -35,8 +36,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sheets.router)
     app.include_router(students.router)
     app.include_router(operations.router)
+    install_desk(app, settings)  # the teacher's pages, under /desk
     # The last added runs first: metrics see even the 413s of the body limit.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.effective_api_max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.effective_api_max_request_bytes,
+                       limits_by_path={UPLOAD_PATH: settings.web_max_upload_bytes})
     app.add_middleware(RequestMetrics)
     register_queue_depth()
     return app

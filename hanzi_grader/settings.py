@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     # Hosts a job's callback_url may name, comma-separated; none: webhooks are refused. The
     # worker POSTs to them, so only hosts the operator trusts (hanzi_grader.webhooks).
     api_callback_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The teacher's desk (the web pages under /desk): the key that signs its session cookie,
+    # the same in every API process (unset: a random one per process, with a warning), and
+    # whether the cookie goes over HTTPS only (set it behind TLS).
+    web_secret: str | None = None
+    web_secure_cookie: bool = False
+    # One upload of a stack of scans on the desk (each scan still at most max_image_bytes).
+    web_max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @field_validator("api_callback_hosts", mode="before")
     @classmethod

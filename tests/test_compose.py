@@ -87,6 +87,8 @@ def test_the_api_serves_on_every_interface_after_the_migration_with_a_health_che
     assert api["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "deploy" not in api  # grades nothing: no GPU
     assert environment("api")["HANZI_BROKER_URL"] == environment("worker")["HANZI_BROKER_URL"]
+    # Both web processes sign the desk's sessions with the one secret from .env
+    assert environment("api")["HANZI_WEB_SECRET"].startswith("${HANZI_WEB_SECRET:?")
 
 
 def test_webhooks_go_out_from_their_own_worker_with_the_apis_allow_list():

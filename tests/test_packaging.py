@@ -60,8 +60,8 @@ def test_the_wheel_holds_every_module_and_the_data_they_read(wheel_files):
         for path in (ROOT / folder).rglob("*.py") if "__pycache__" not in path.parts
     }
     assert expected - set(wheel_files) == set()
-    # And the shipped bundle and stroke kinds, the migrations' configuration and the sheets'
-    # font come with them
+    # And the shipped bundle and stroke kinds, the migrations' configuration, the sheets'
+    # font and the desk's templates and assets come with them
     for data in ("hanzi_grader/models/bundle/model.keras",
                  "hanzi_grader/models/bundle/templates.npz",
                  "hanzi_grader/models/bundle/manifest.json",
@@ -69,5 +69,7 @@ def test_the_wheel_holds_every_module_and_the_data_they_read(wheel_files):
                  "hanzi_grader/migrations/alembic.ini",
                  "hanzi_grader/migrations/script.py.mako",
                  "hanzi_grader/producer/sheets/font/HanziGraderSans-Regular.otf",
-                 "hanzi_grader/producer/sheets/font/OFL.txt"):
+                 "hanzi_grader/producer/sheets/font/OFL.txt",
+                 *(f"hanzi_grader/api/web/{path.relative_to(ROOT / 'api' / 'web')}"
+                   for path in sorted((ROOT / "api" / "web").glob("*/*.*")))):
         assert data in wheel_files

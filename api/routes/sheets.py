@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,10 +18,8 @@ from hanzi_grader.api.uploads import (
     read_json,
     upload_body,
 )
-from hanzi_grader.scans.layout import Layout, LayoutError, layout_from_dict, layout_from_expect
+from hanzi_grader.scans.layout import Layout
 from starlette.concurrency import run_in_threadpool
-
-from hanzi_grader.errors import InvalidJob
 
 router = APIRouter(prefix="/v1/sheets", tags=["sheets"])
 SHEET_FORM_FIELDS = ("student", "expect", "layout", "source", "callback_url")
@@ -72,27 +69,12 @@ async def _read_sheet(request: Request) -> tuple[bytes, SheetSubmission, Layout]
         image = decode_base64(data.image or "")
     else:
         upload, fields = await read_form(request, SHEET_FORM_FIELDS)
-        layout_text = fields.get("layout")
-        try:
-            layout = json.loads(layout_text) if layout_text else None
-        except json.JSONDecodeError as error:
-            raise Problem(422, f"layout is not JSON: {error}") from None
         data = SheetSubmission.model_construct(
-            student=fields.get("student"), expect=fields.get("expect"), layout=layout,
+            student=fields.get("student"), expect=fields.get("expect"),
+            layout=sheets.layout_json(fields.get("layout")),
             source=fields.get("source") or upload.filename,
             callback_url=fields.get("callback_url"))
         image = await upload.read()
     if not data.student:
         raise Problem(422, "student: the field is required")
-    return image, data, _layout(data)
-
-
-def _layout(data: SheetSubmission) -> Layout:
-    if (data.expect is None) == (data.layout is None):
-        raise InvalidJob("give exactly one of expect (a character per row) and layout")
-    try:
-        if data.expect is not None:
-            return layout_from_expect(data.expect)
-        return layout_from_dict(data.layout, where="layout")
-    except LayoutError as error:
-        raise InvalidJob(str(error)) from None
+    return image, data, sheets.sheet_layout(data.expect, data.layout)

@@ -4,7 +4,8 @@ Green for correct, red for a wrong character (with the model's best guess writte
 cell's corner), amber for incomplete, unclear or unreadable, grey for blank. A missing stroke
 the verifier named is drawn where it belongs, dashed, in the cell's amber. Printed model
 cells are left as they are. Each outline is drawn just inside its own cell, so neighbours never
-paint over each other and a cell's colour can be read back from the image.
+paint over each other and a cell's colour can be read back from the image. A cell a teacher
+reviewed takes the colour of their verdict, as the score in the header counts it.
 """
 
 from __future__ import annotations
@@ -79,11 +80,14 @@ def annotate(scan: np.ndarray, analysis: SheetAnalysis | None, result: SheetResu
         outcome = by_cell.get((cell.spec.row, cell.spec.col))
         if outcome is None:
             continue
-        colour = VERDICT_COLOURS.get(outcome.verdict, AMBER)
+        # A teacher's review wins here as in the score printed above the page.
+        verdict = outcome.counted_verdict
+        colour = VERDICT_COLOURS.get(verdict, AMBER)
         _outline(draw, cell.quad + shift, line, colour)
-        if outcome.verdict == "wrong_character" and outcome.predicted:
+        if (verdict == "wrong_character" and outcome.predicted
+                and outcome.predicted != outcome.expected):
             _write_guess(draw, outcome.predicted, cell.quad + shift, line, guess_font)
-        if outcome.missing_stroke and outcome.expected:
+        if outcome.missing_stroke and outcome.expected and verdict == "incomplete_or_unclear":
             _draw_missing_stroke(draw, cell, outcome, analysis, shift, colour)
     return image
 

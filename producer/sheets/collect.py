@@ -35,6 +35,12 @@ class CellResult:
     job_id: str | None = None  # what `POST /v1/jobs/{job_id}/review` names
     review: dict[str, Any] | None = None  # a teacher's verdict, beside ``verdict``
 
+    @property
+    def counted_verdict(self) -> str:
+        """The verdict that counts: the teacher's where one reviewed the cell, as in the
+        sheet's score."""
+        return (self.review or {}).get("verdict") or self.verdict
+
     def to_dict(self) -> dict[str, Any]:
         data = {"row": self.row, "col": self.col, "expected": self.expected,
                 "verdict": self.verdict, "predicted": self.predicted,
@@ -61,7 +67,7 @@ class SheetResult:
 
     @property
     def correct(self) -> int:
-        return sum(cell.verdict == "correct" for cell in self.cells)
+        return sum(cell.counted_verdict == "correct" for cell in self.cells)
 
     @property
     def reason(self) -> str:

@@ -6,6 +6,7 @@ import csv
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from hanzi_grader.producer.sheets.annotate import AMBER, GREEN, RED
 from hanzi_grader.producer.sheets.collect import SheetResult
@@ -23,24 +24,30 @@ def write_csv(results: Sequence[SheetResult], path: Path) -> Path:
     characters (space-separated, the most missed first), error, sheet id, annotated image."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for result in results:
-            writer.writerow([
-                result.student, Path(result.source).name,
-                "" if result.score is None else f"{result.score:.4f}",
-                " ".join(result.practise), result.error or "", result.sheet_id,
-                result.annotated or "",
-            ])
+        write_csv_rows(results, handle)
     return path
 
 
+def write_csv_rows(results: Sequence[SheetResult], handle: TextIO) -> None:
+    """``write_csv``'s header and rows, to an open text stream."""
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    for result in results:
+        writer.writerow([
+            result.student, Path(result.source).name,
+            "" if result.score is None else f"{result.score:.4f}",
+            " ".join(result.practise), result.error or "", result.sheet_id,
+            result.annotated or "",
+        ])
+
+
 def class_weakest(results: Sequence[SheetResult], count: int = 10) -> list[tuple[str, int]]:
-    """The characters missed most often across all sheets, with how often."""
+    """The characters missed most often across all sheets, with how often; a teacher's
+    review counts over the machine's verdict, as in the sheets' scores."""
     misses: Counter[str] = Counter()
     for result in results:
         misses.update(cell.expected for cell in result.cells
-                      if cell.expected and cell.verdict != "correct")
+                      if cell.expected and cell.counted_verdict != "correct")
     return misses.most_common(count)
 
 

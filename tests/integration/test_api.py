@@ -44,12 +44,16 @@ def api_env(service_env) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def api_url(api_env, tmp_path_factory) -> Iterator[str]:
     """`hanzi api` serving on a free port of this machine."""
+    yield from serve_api(api_env, tmp_path_factory.mktemp("api") / "api.log")
+
+
+def serve_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Start `hanzi api` on a free port, yield its URL once it serves, stop it after."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("api") / "api.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hanzi_grader", "api", "--port", str(port)],
-            env=api_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def serving() -> bool:

@@ -221,7 +221,7 @@ def test_demo_pointed_at_redis_and_postgres_runs_on_them(service_env, rows, tmp_
 
     done = hanzi("demo", str(folder), "--student", "demo-on-services", env=service_env)
 
-    assert done.stdout.startswith("broker redis://127.0.0.1:6379/5, database postgresql")
+    assert done.stdout.startswith(f"broker {service_env['HANZI_BROKER_URL']}, database postgresql")
     assert "student demo-on-services: 2 attempts (0 failed)" in done.stdout
     assert {r["target"] for r in rows("student_id = 'demo-on-services'")} == {"永", "水"}
 

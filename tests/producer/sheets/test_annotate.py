@@ -53,6 +53,28 @@ def test_each_cell_is_outlined_in_its_verdicts_colour(sheet_factory):
                                                              analysis.grid.pitch, header)
 
 
+def test_a_reviewed_cell_takes_the_teachers_colour_and_counts_in_the_header(sheet_factory):
+    # Given two cells the machine called wrong, one of which a teacher marked correct
+    sheet = sheet_factory(32, rows=1, columns=2)
+    analysis = analyse_sheet(Page(sheet.image), layout_from_dict(sheet.truth["layout"]))
+    first, second = [c for c in analysis.cells if c.spec.graded]
+    review = {"verdict": "correct", "note": None, "reviewer": "t/hzk_x", "at": None}
+    cells = [CellResult(c.spec.row, c.spec.col, c.spec.expected, "wrong_character",
+                        predicted="水", review=review if c is first else None)
+             for c in (first, second)]
+    result = SheetResult("s.png", "s", "sheet-r", score=0.5, cells=cells)
+
+    image = annotate(sheet.image, analysis, result)
+
+    # Then the reviewed cell is green, the other still red, and one of two counts as correct
+    header = header_height(sheet.image.shape[1])
+    pitch = analysis.grid.pitch
+    assert outline_colours(image, first.quad, pitch, header) == [VERDICT_COLOURS["correct"]] * 4
+    assert outline_colours(image, second.quad, pitch, header) == [
+        VERDICT_COLOURS["wrong_character"]] * 4
+    assert result.correct == 1
+
+
 def test_a_sheet_that_failed_still_gets_an_image_saying_why():
     result = SheetResult("b.png", "s2", "sheet-y", error="b.png: no grid found (none at all)")
 
