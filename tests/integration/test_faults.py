@@ -178,6 +178,9 @@ def sheets_of(database_url: str, prefix: str) -> dict[str, dict]:
         engine.dispose()
 
 
+SHEETS = 12
+
+
 @pytest.mark.usefixtures("stroke_data")
 def test_sheets_whose_worker_was_killed_mid_way_are_finished(fault_env, prefix, tmp_path):
     from PIL import Image
@@ -187,32 +190,33 @@ def test_sheets_whose_worker_was_killed_mid_way_are_finished(fault_env, prefix, 
     fault_env = fault_env | {"HANZI_MAX_IMAGE_BYTES": str(4 * 2**20)}  # whole scans
     database_url = fault_env["HANZI_DATABASE_URL"]
     scans = []
-    for i in range(8):
+    for i in range(SHEETS):
         path = tmp_path / f"sheet-{i}.png"
         Image.fromarray(make_sheet(60 + i, rows=3, columns=5, expect="永水人").image).save(path)
         scans.append(str(path))
     first = start_worker(fault_env, tmp_path / "first.log", new_session=True)
     try:
         wait_until_ready(first, tmp_path / "first.log")
-        # Given a worker part-way through a stack of sheets: some cells stored, not all
-        sent = produce(fault_env, prefix=prefix, sheets=scans, expect="永水人")
+        # Given a worker that has begun on a stack of sheets
+        producer = start_producing(fault_env, prefix=prefix, sheets=scans, expect="永水人")
         wait_for(lambda: sum(s["stored"] for s in sheets_of(database_url, prefix).values())
-                 >= 5, timeout=120, what="the first cells stored", interval=0.2)
+                 >= 1, timeout=120, what="the first cell stored", interval=0.05)
         # When it is killed outright, pool process and all
         os.killpg(first.pid, signal.SIGKILL)
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+    sent = json.loads(producer.communicate(timeout=300)[0])
     at_kill = sheets_of(database_url, prefix)
-    assert any(s["status"] != "done" for s in at_kill.values()) or len(at_kill) < 8, \
+    assert [s["status"] for s in at_kill.values()] != ["done"] * SHEETS, \
         "every sheet was finished before the kill"
 
     # Then a new worker finishes every sheet, each written cell stored once
     second = start_worker(fault_env, tmp_path / "second.log")
     try:
         wait_for(lambda: [s["status"] for s in sheets_of(database_url, prefix).values()]
-                 == ["done"] * 8, timeout=240, what="every sheet finished", interval=0.5)
+                 == ["done"] * SHEETS, timeout=240, what="every sheet finished", interval=0.5)
     finally:
         stop_worker(second)
     sheets = sheets_of(database_url, prefix)
