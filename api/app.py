@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_desk(app, settings)  # the teacher's pages, under /desk
     # The last added runs first: metrics see even the 413s of the body limit.
     app.add_middleware(BodySizeLimit, max_bytes=settings.effective_api_max_request_bytes,
-                       limits_by_path={UPLOAD_PATH: settings.web_max_upload_bytes})
+                       limits_by_path={UPLOAD_PATH: settings.web_max_upload_bytes,
+                                       jobs.BATCH_PATH: settings.api_max_batch_bytes})
     app.add_middleware(RequestMetrics)
     register_queue_depth()
     return app

@@ -116,6 +116,10 @@ def validation_detail(errors: list[dict[str, Any]]) -> str:
     """FastAPI's validation errors as one sentence, without the input (it may be an image)."""
     parts = []
     for error in errors:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        where = ""
+        for part in error.get("loc", ()):
+            if part in ("body", "query"):
+                continue
+            where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else part
         parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"

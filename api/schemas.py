@@ -33,6 +33,22 @@ class JobAccepted(BaseModel):
     status_url: str
 
 
+MAX_BATCH_JOBS = 100
+
+
+class JobBatch(BaseModel):
+    """``POST /v1/jobs/batch``: many jobs in one request, accepted all together or not at all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobSubmission] = Field(min_length=1, max_length=MAX_BATCH_JOBS, description=(
+        f"1..{MAX_BATCH_JOBS} jobs, each as the JSON body of POST /v1/jobs."))
+
+
+class JobsAccepted(BaseModel):
+    jobs: list[JobAccepted] = Field(description="One per job, in the order they were sent.")
+
+
 class Candidate(BaseModel):
     char: str
     confidence: float

@@ -1,4 +1,4 @@
-"""Accepting a job: check it, record it for its tenant, send it to the queue once.
+"""Accepting jobs: check them, record them for their tenant, send them to the queue once.
 
 A plain function, so tests call it without HTTP. The job goes out through
 ``producer.client.submit`` like every other producer's; the worker grades it.
@@ -7,6 +7,8 @@ A plain function, so tests call it without HTTP. The job goes out through
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from hanzi_grader.api.problems import Problem
@@ -16,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hanzi_grader import database, job_records, webhooks
-from hanzi_grader.errors import InvalidImage, InvalidJob
+from hanzi_grader.errors import HanziError, InvalidImage, InvalidJob
 from hanzi_grader.settings import get_settings
 
 QUEUED = "queued"
@@ -51,25 +53,70 @@ def accept_job(submission: Submission, *, tenant_id: int, api_key_id: int | None
     once, so a job whose first send was lost to a broker outage is not stuck.
     """
     _check(submission)
-    job_id = submission.job_id or client.new_job_id()
+    return _accept([submission], tenant_id=tenant_id, api_key_id=api_key_id)[0]
+
+
+def accept_jobs(submissions: Sequence[Submission], *, tenant_id: int,
+                api_key_id: int | None = None) -> list[Accepted]:
+    """Queue a batch as ``accept_job`` queues one: all of it or, if one job is refused,
+    none of it (the error names the job as ``jobs[i]``). One transaction, one broker
+    connection: what makes a batch cheaper per job than single posts."""
+    seen: dict[str, int] = {}
+    for index, submission in enumerate(submissions):
+        with _naming(index):
+            _check(submission)
+            if submission.job_id is not None:
+                first = seen.setdefault(submission.job_id, index)
+                if first != index:
+                    raise InvalidJob(f"job id {submission.job_id!r} repeats jobs[{first}]")
+    return _accept(submissions, tenant_id=tenant_id, api_key_id=api_key_id)
+
+
+def _accept(submissions: Sequence[Submission], *, tenant_id: int,
+            api_key_id: int | None) -> list[Accepted]:
+    job_ids = [submission.job_id or client.new_job_id() for submission in submissions]
+    accepted: list[Accepted] = []
     with database.transaction() as session:
         relax_commit(session)
-        recorded = job_records.record_job(
-            session=session, job_id=job_id, tenant_id=tenant_id, student=submission.student,
-            image_sha256=hashlib.sha256(submission.image).hexdigest(),
-            target=submission.target, top_n=submission.top_n,
-            callback_url=submission.callback_url, api_key_id=api_key_id,
-            id_is_new=submission.job_id is None)
-        # A new job has no attempt yet (record_job made sure); only a repeat may be graded.
-        attempt = (None if recorded.created
-                   else job_records.job_attempt(session=session, job_id=job_id))
-    if attempt is not None:
-        return Accepted(job_id, attempt.status, new=False)
-    # keep_result=False: the API reads attempts from Postgres; a result subscription per job
+        for index, (submission, job_id) in enumerate(zip(submissions, job_ids, strict=True)):
+            with _naming(index if len(submissions) > 1 else None):
+                recorded = job_records.record_job(
+                    session=session, job_id=job_id, tenant_id=tenant_id,
+                    student=submission.student,
+                    image_sha256=hashlib.sha256(submission.image).hexdigest(),
+                    target=submission.target, top_n=submission.top_n,
+                    callback_url=submission.callback_url, api_key_id=api_key_id,
+                    id_is_new=submission.job_id is None)
+            # A new job has no attempt yet (record_job made sure); only a repeat may be graded.
+            attempt = (None if recorded.created
+                       else job_records.job_attempt(session=session, job_id=job_id))
+            accepted.append(Accepted(job_id, attempt.status, new=False) if attempt is not None
+                            else Accepted(job_id, QUEUED, new=recorded.created))
+    # keep_results=False: the API reads attempts from Postgres; a result subscription per job
     # would cost a Redis round trip and grow this process without end.
-    client.submit(submission.image, student=submission.student, target=submission.target,
-                  top_n=submission.top_n, job_id=job_id, tenant=tenant_id, keep_result=False)
-    return Accepted(job_id, QUEUED, new=recorded.created)
+    client.submit_jobs([client.Job(submission.image, student=submission.student,
+                                   target=submission.target, top_n=submission.top_n,
+                                   job_id=job_id)
+                        for submission, job_id, answer in zip(submissions, job_ids, accepted,
+                                                              strict=True)
+                        if answer.status == QUEUED],
+                       tenant=tenant_id, keep_results=False)
+    return accepted
+
+
+@contextmanager
+def _naming(index: int | None) -> Iterator[None]:
+    """Prefix a refusal raised inside with ``jobs[index]: `` (a batch's job)."""
+    if index is None:
+        yield
+        return
+    try:
+        yield
+    except Problem as problem:
+        raise Problem(problem.status, f"jobs[{index}]: {problem.detail}",
+                      headers=problem.headers) from None
+    except HanziError as error:
+        raise type(error)(f"jobs[{index}]: {error}") from None
 
 
 def relax_commit(session: Session) -> None:

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # before it is read; unset: room for a base64 image at max_image_bytes plus the fields.
     api_max_request_bytes: int | None = Field(default=None, ge=1024)
     api_rate_limit: int = Field(default=600, ge=1)  # requests a minute per key, unless its own
+    # One POST /v1/jobs/batch body (up to 100 jobs, each image still at most max_image_bytes).
+    api_max_batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # Hosts a job's callback_url may name, comma-separated; none: webhooks are refused. The
     # worker POSTs to them, so only hosts the operator trusts (hanzi_grader.webhooks).
     api_callback_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)

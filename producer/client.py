@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,22 @@ from hanzi_grader.worker.sending import send_jobs
 from hanzi_grader.errors import InvalidImage, InvalidJob, InvalidTarget
 from hanzi_grader.settings import get_settings
 
-__all__ = ["ResultTimeout", "check_broker", "check_job", "result", "results", "sheet_result",
-           "submit", "submit_many", "submit_sheet"]
+__all__ = ["Job", "ResultTimeout", "check_broker", "check_job", "result", "results",
+           "sheet_result", "submit", "submit_jobs", "submit_many", "submit_sheet"]
 
 Image = bytes | str | Path
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of a ``submit_jobs`` call, with its own student, target and top-n."""
+
+    image: Image
+    student: str
+    target: str | None = None
+    top_n: int = DEFAULT_TOP_N
+    job_id: str | None = None
+
 
 def submit(
     image: Image,
@@ -94,6 +107,21 @@ def submit_many(
                for image, job_id, cell, each in zip(images, ids, cell_list, target_list,
                                                     strict=True)),
               on_sent=on_submitted, keep_results=keep_results)
+    return ids
+
+
+def submit_jobs(jobs: Sequence[Job], *, tenant: int | None = None,
+                keep_results: bool = True) -> list[str]:
+    """Queue jobs of different students or targets over one broker connection; return their
+    job ids in order. Every job is checked before any is sent, so a bad one sends nothing."""
+    for job in jobs:
+        check_job(student=job.student, target=job.target, top_n=job.top_n, job_id=job.job_id)
+    images = [read_image(job.image) for job in jobs]
+    ids = [job.job_id or new_job_id() for job in jobs]
+    send_jobs((make_payload(image, job_id=job_id, student=job.student, target=job.target,
+                            top_n=job.top_n, tenant=tenant)
+               for job, image, job_id in zip(jobs, images, ids, strict=True)),
+              keep_results=keep_results)
     return ids
 
 

@@ -42,11 +42,11 @@ def api(tmp_path, monkeypatch, api_limits) -> Iterator[Api]:
     database.upgrade()
     sent: list[dict[str, Any]] = []
 
-    def fake_submit(image: bytes, **options: Any) -> str:
-        sent.append({"image": image, **options})
-        return options["job_id"]
+    def fake_submit_jobs(jobs: list[producer_client.Job], **options: Any) -> list[str]:
+        sent.extend(vars(job) | options for job in jobs)
+        return [job.job_id for job in jobs]
 
-    monkeypatch.setattr(producer_client, "submit", fake_submit)
+    monkeypatch.setattr(producer_client, "submit_jobs", fake_submit_jobs)
 
     def new_key(tenant: str = "acme", rate_limit: int | None = None) -> dict[str, str]:
         with database.transaction() as session:

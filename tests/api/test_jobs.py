@@ -219,11 +219,102 @@ def test_a_full_job_queue_is_a_503_that_says_so(api, monkeypatch):
     from hanzi_grader.producer import client as producer_client
     from kombu.exceptions import OperationalError
 
-    def full(_image: bytes, **_options) -> str:  # what kombu raises for Redis's OOM reply
+    def full(_jobs, **_options) -> list[str]:  # what kombu raises for Redis's OOM reply
         raise OperationalError("command not allowed when used memory > 'maxmemory'.")
 
-    monkeypatch.setattr(producer_client, "submit", full)
+    monkeypatch.setattr(producer_client, "submit_jobs", full)
     response = multipart(api, api.new_key(), student="s1")
 
     assert_problem(response, 503, "the job queue is full")
     assert int(response.headers["Retry-After"]) > 0
+
+
+def batch_job(image: bytes = PNG, **fields) -> dict:
+    return {"image": base64.b64encode(image).decode(), "student": "s1"} | fields
+
+
+def test_a_batch_is_queued_in_order_each_job_with_its_own_fields(api):
+    key = api.new_key("acme")
+    jobs = [batch_job(job_id="b-0", target="永"), batch_job(PNG + b"1", student="s2", top_n=2),
+            batch_job(PNG + b"2", student="s3", job_id="b-2")]
+
+    accepted = api.http.post("/v1/jobs/batch", headers=key, json={"jobs": jobs})
+
+    assert accepted.status_code == 202, accepted.text
+    answers = accepted.json()["jobs"]
+    assert [a["job_id"] for a in answers][::2] == ["b-0", "b-2"] and len(answers) == 3
+    assert {a["status"] for a in answers} == {"queued"}
+    assert answers[1]["status_url"] == f"http://testserver/v1/jobs/{answers[1]['job_id']}"
+    assert [(s["job_id"], s["student"], s["target"], s["top_n"]) for s in api.sent] == [
+        ("b-0", "s1", "永", 5), (answers[1]["job_id"], "s2", None, 2), ("b-2", "s3", None, 5)]
+    assert api.sent[1]["image"] == PNG + b"1" and {s["tenant"] for s in api.sent} != {None}
+    assert api.http.get("/v1/jobs/b-2", headers=key).json()["status"] == "queued"
+
+
+def test_a_batch_may_exceed_the_single_request_limit(api):
+    # Five images of 1000 bytes: over the 4096-byte limit of POST /v1/jobs, not of a batch
+    jobs = [batch_job(bytes([i]) * 1000) for i in range(5)]
+    accepted = api.http.post("/v1/jobs/batch", headers=api.new_key(), json={"jobs": jobs})
+
+    assert accepted.status_code == 202, accepted.text
+    assert len(api.sent) == 5
+
+
+@pytest.mark.parametrize(("second", "status", "says"), [
+    ({"target": "x"}, 422, "jobs[1]: target 'x' is not one of the 3755"),
+    ({"image": "%%"}, 422, "jobs[1]: image is not valid base64"),
+    ({"image": base64.b64encode(b"x" * 1001).decode()}, 413, "jobs[1]: image is 1001 bytes"),
+    ({"job_id": "b-0"}, 422, "jobs[1]: job id 'b-0' repeats jobs[0]"),
+    ({"student": None}, 422, "jobs[1].student"),
+    ({"callback_url": "https://example.org/hook"}, 422, "jobs[1]: callback_url host 'example.org'"),
+])
+def test_one_refused_job_refuses_the_batch_and_names_it(api, second, status, says):
+    key = api.new_key()
+    jobs = [batch_job(job_id="b-0"), batch_job(PNG + b"1") | second]
+
+    assert_problem(api.http.post("/v1/jobs/batch", headers=key, json={"jobs": jobs}),
+                   status, says)
+    assert api.sent == []
+    assert_problem(api.http.get("/v1/jobs/b-0", headers=key), 404, "no job")
+
+
+def test_a_batch_taking_another_tenants_job_id_records_nothing(api):
+    acme, globex = api.new_key("acme"), api.new_key("globex")
+    multipart(api, acme, job_id="acme-job")
+    jobs = [batch_job(job_id="globex-job"), batch_job(job_id="acme-job")]
+
+    assert_problem(api.http.post("/v1/jobs/batch", headers=globex, json={"jobs": jobs}),
+                   409, "jobs[1]: job id 'acme-job' is already used")
+    assert len(api.sent) == 1
+    assert_problem(api.http.get("/v1/jobs/globex-job", headers=globex), 404, "no job")
+
+
+def test_repeating_a_batch_sends_only_what_is_not_graded(api):
+    key = api.new_key()
+    jobs = [batch_job(job_id="r-0"), batch_job(PNG + b"1", job_id="r-1")]
+    first = api.http.post("/v1/jobs/batch", headers=key, json={"jobs": jobs})
+    store_attempt("r-0", api.sent[0]["tenant"])
+
+    again = api.http.post("/v1/jobs/batch", headers=key, json={"jobs": jobs})
+
+    assert again.status_code == 202, again.text
+    assert [a["status"] for a in again.json()["jobs"]] == ["done", "queued"]
+    assert [a["job_id"] for a in again.json()["jobs"]] == [
+        a["job_id"] for a in first.json()["jobs"]]
+    # r-1 waits still, so it is sent again under its id (the worker grades it once)
+    assert [s["job_id"] for s in api.sent] == ["r-0", "r-1", "r-1"]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"jobs": []}, "jobs: List should have at least 1 item"),
+    ({"jobs": [batch_job()] * 101}, "jobs: List should have at most 100 items"),
+    ({"jobs": [batch_job()], "extra": 1}, "extra: Extra inputs are not permitted"),
+    ({}, "jobs: Field required"),
+])
+def test_a_batch_out_of_bounds_is_422(api, body, says):
+    assert_problem(api.http.post("/v1/jobs/batch", headers=api.new_key(), json=body), 422, says)
+    assert api.sent == []
+
+
+def test_a_batch_needs_a_key(api):
+    assert_problem(api.http.post("/v1/jobs/batch", json={"jobs": [batch_job()]}), 401, "API key")

@@ -166,6 +166,25 @@ def test_a_json_job_with_a_base64_image_is_graded(worker, api_url, acme):
     assert done["status"] == "done" and done["result"]["verdict"] is None  # no target
 
 
+def test_a_batch_of_jobs_for_several_students_is_graded(worker, api_url, acme, rows):
+    chars = "大小上下"
+    jobs = [{"image": base64.b64encode(character_png(char)).decode(), "target": char,
+             "student": f"api-batch-{i % 2}", "job_id": f"api-batch-{i}"}
+            for i, char in enumerate(chars)]
+
+    accepted = httpx.post(f"{api_url}/v1/jobs/batch", headers=acme, timeout=30,
+                          json={"jobs": jobs})
+
+    assert accepted.status_code == 202, accepted.text
+    answers = accepted.json()["jobs"]
+    assert [a["job_id"] for a in answers] == [f"api-batch-{i}" for i in range(4)]
+    for answer in answers:
+        assert poll_done(api_url, acme, answer["status_url"])["status"] == "done"
+    stored = rows("job_id LIKE 'api-batch-%'")
+    assert sorted((r["job_id"], r["student_id"], r["target"]) for r in stored) == [
+        (f"api-batch-{i}", f"api-batch-{i % 2}", char) for i, char in enumerate(chars)]
+
+
 def test_a_repeated_submission_is_graded_once(worker, api_url, acme, rows):
     image = character_png("人")
     first = post_form(api_url, acme, image, student="api-dup", job_id="api-dup-1")

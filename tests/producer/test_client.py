@@ -68,6 +68,31 @@ def test_submit_sends_json_by_task_name_under_the_job_id(monkeypatch):
     assert options["kwargs"]["job"]["image"] == "aW1hZ2U="  # base64 of b"image"
 
 
+def test_submit_jobs_sends_each_job_with_its_own_fields(monkeypatch):
+    sent = []
+    monkeypatch.setattr(client.app, "send_task", lambda name, **kw: sent.append(kw))
+
+    ids = client.submit_jobs([client.Job(b"a", student="s1", target="永", job_id="j1"),
+                              client.Job(b"b", student="s2", top_n=3)], tenant=7)
+
+    assert ids[0] == "j1" and len(ids[1]) == 32
+    jobs = [options["kwargs"]["job"] for options in sent]
+    assert [(j["student"], j["target"], j["top_n"], j["tenant"]) for j in jobs] == [
+        ("s1", "永", 5, 7), ("s2", None, 3, 7)]
+    assert [options["task_id"] for options in sent] == ids
+
+
+@pytest.mark.usefixtures("small_limit")
+@pytest.mark.parametrize(("second", "error"), [
+    (client.Job(b"b", student="s", target="x"), InvalidTarget),
+    (client.Job(b"b" * 11, student="s"), InvalidImage),
+])
+def test_submit_jobs_sends_nothing_when_one_job_is_bad(second, error, monkeypatch):
+    monkeypatch.setattr(client.app, "send_task", lambda *a, **k: pytest.fail("sent"))
+    with pytest.raises(error):
+        client.submit_jobs([client.Job(b"a", student="s"), second])
+
+
 def test_importing_the_client_never_imports_tensorflow():
     code = ("import sys, hanzi_grader.producer.client, hanzi_grader.producer.cli; "
             "print('tensorflow' in sys.modules)")
