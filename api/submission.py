@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hanzi_grader.api.problems import Problem
 from hanzi_grader.producer import client
-from hanzi_grader.worker.jobs import DEFAULT_TOP_N
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -25,14 +24,10 @@ QUEUED = "queued"
 
 
 @dataclass(frozen=True)
-class Submission:
-    """One job as a client sent it, the image already decoded."""
+class Submission(client.Job):
+    """One job as a client sent it, the image already decoded, and where its result goes."""
 
     image: bytes
-    student: str
-    target: str | None = None
-    top_n: int = DEFAULT_TOP_N
-    job_id: str | None = None
     callback_url: str | None = None
 
 
@@ -94,11 +89,8 @@ def _accept(submissions: Sequence[Submission], *, tenant_id: int,
                             else Accepted(job_id, QUEUED, new=recorded.created))
     # keep_results=False: the API reads attempts from Postgres; a result subscription per job
     # would cost a Redis round trip and grow this process without end.
-    client.submit_jobs([client.Job(submission.image, student=submission.student,
-                                   target=submission.target, top_n=submission.top_n,
-                                   job_id=job_id)
-                        for submission, job_id, answer in zip(submissions, job_ids, accepted,
-                                                              strict=True)
+    client.submit_jobs([replace(submission, job_id=answer.job_id)
+                        for submission, answer in zip(submissions, accepted, strict=True)
                         if answer.status == QUEUED],
                        tenant=tenant_id, keep_results=False)
     return accepted

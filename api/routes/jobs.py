@@ -64,12 +64,9 @@ async def submit_jobs(request: Request, batch: JobBatch, owner: Owner) -> JobsAc
     submissions = []
     for index, job in enumerate(batch.jobs):
         try:
-            image = decode_base64(job.image)
+            submissions.append(_from_json(job))
         except Problem as problem:
             raise Problem(422, f"jobs[{index}]: {problem.detail}") from None
-        submissions.append(Submission(image=image, student=job.student, target=job.target,
-                                      top_n=job.top_n, job_id=job.job_id,
-                                      callback_url=job.callback_url))
     accepted = await run_in_threadpool(accept_jobs, submissions, tenant_id=owner.tenant_id,
                                        api_key_id=owner.key_id)
     return JobsAccepted(jobs=[_answer(request, each) for each in accepted])
@@ -98,10 +95,7 @@ def job_status(job_id: str, owner: Owner) -> JobStatus:
 
 async def _read_submission(request: Request) -> Submission:
     if content_kind(request) == JSON:
-        data = read_json(await request.body(), JobSubmission)
-        return Submission(image=decode_base64(data.image), student=data.student,
-                          target=data.target, top_n=data.top_n, job_id=data.job_id,
-                          callback_url=data.callback_url)
+        return _from_json(read_json(await request.body(), JobSubmission))
     upload, fields = await read_form(request, FORM_FIELDS)
     student, top_n = fields.get("student"), fields.get("top_n")
     if student is None:
@@ -111,3 +105,8 @@ async def _read_submission(request: Request) -> Submission:
     return Submission(image=await upload.read(), student=student, target=fields.get("target"),
                       top_n=int(top_n) if top_n is not None else DEFAULT_TOP_N,
                       job_id=fields.get("job_id"), callback_url=fields.get("callback_url"))
+
+
+def _from_json(job: JobSubmission) -> Submission:
+    return Submission(image=decode_base64(job.image), student=job.student, target=job.target,
+                      top_n=job.top_n, job_id=job.job_id, callback_url=job.callback_url)
