@@ -63,9 +63,27 @@ async def current_key(
     if owner is None:
         raise Problem(401, "unknown or revoked API key", headers=CHALLENGE)
     if wait is not None:
-        raise Problem(429, f"rate limit of {limit} requests a minute reached; retry in "
-                           f"{wait} s", headers={"Retry-After": str(wait)})
+        raise _limited(limit, wait)
     return owner
+
+
+async def charge(request: Request, owner: KeyOwner, extra: int) -> None:
+    """Count ``extra`` more requests against the key's limit (a batch counts each job its
+    request carries); 429 if that passes the limit."""
+    limit = owner.rate_limit or request.app.state.settings.api_rate_limit
+    if extra + 1 > limit:  # no wait would let it through
+        raise Problem(422, f"a batch of {extra + 1} jobs is over this key's rate limit of "
+                           f"{limit} requests a minute; send at most {limit} at once")
+    if extra > 0:
+        wait = await run_in_threadpool(request.app.state.rate_limiter.hit, owner.key_id, limit,
+                                       extra)
+        if wait is not None:
+            raise _limited(limit, wait, f"a batch of {extra + 1} jobs counts {extra + 1}; ")
+
+
+def _limited(limit: int, wait: int, why: str = "") -> Problem:
+    return Problem(429, f"{why}rate limit of {limit} requests a minute reached; retry in "
+                        f"{wait} s", headers={"Retry-After": str(wait)})
 
 
 Owner = Annotated[KeyOwner, Depends(current_key)]

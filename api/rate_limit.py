@@ -18,8 +18,9 @@ WINDOW_S = 60
 
 
 class RateLimiter(Protocol):
-    def hit(self, key_id: int, limit: int) -> int | None:
-        """Count a request; None if allowed, else the seconds until the next one is."""
+    def hit(self, key_id: int, limit: int, cost: int = 1) -> int | None:
+        """Count a request (``cost``: how many it counts as); None if allowed, else the
+        seconds until the next one is."""
 
 
 class RedisRateLimiter:
@@ -28,12 +29,12 @@ class RedisRateLimiter:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    def hit(self, key_id: int, limit: int) -> int | None:
+    def hit(self, key_id: int, limit: int, cost: int = 1) -> int | None:
         now = time.time()
         window = int(now // WINDOW_S)
         name = f"hanzi:api:rate:{key_id}:{window}"
         with self.client.pipeline() as pipe:
-            count, _ = pipe.incr(name).expire(name, WINDOW_S + 1).execute()
+            count, _ = pipe.incrby(name, cost).expire(name, WINDOW_S + 1).execute()
         return None if count <= limit else _until_next_window(now)
 
 
@@ -44,12 +45,12 @@ class MemoryRateLimiter:
         self.counts: dict[tuple[int, int], int] = {}
         self.lock = threading.Lock()
 
-    def hit(self, key_id: int, limit: int) -> int | None:
+    def hit(self, key_id: int, limit: int, cost: int = 1) -> int | None:
         now = time.time()
         window = int(now // WINDOW_S)
         with self.lock:
             self.counts = {k: v for k, v in self.counts.items() if k[1] == window}
-            count = self.counts[(key_id, window)] = self.counts.get((key_id, window), 0) + 1
+            count = self.counts[(key_id, window)] = self.counts.get((key_id, window), 0) + cost
         return None if count <= limit else _until_next_window(now)
 
 

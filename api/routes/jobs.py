@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from hanzi_grader.api.deps import Owner
+from hanzi_grader.api.deps import Owner, charge
 from hanzi_grader.api.metrics import JOBS_SUBMITTED
 from hanzi_grader.api.problems import Problem
 from hanzi_grader.api.schemas import (
@@ -60,7 +60,8 @@ async def submit_job(request: Request, owner: Owner) -> JobAccepted:
 async def submit_jobs(request: Request, batch: JobBatch, owner: Owner) -> JobsAccepted:
     """Queue up to 100 jobs in one request (JSON, each as ``POST /v1/jobs`` takes it): all
     are accepted or, if one is refused, none, the error naming it as ``jobs[i]``. Cheaper per
-    job than single posts; the rate limit counts the request once."""
+    job than single posts; the rate limit counts each job as a request."""
+    await charge(request, owner, len(batch.jobs) - 1)  # the dependency counted one
     submissions = []
     for index, job in enumerate(batch.jobs):
         try:

@@ -318,3 +318,20 @@ def test_a_batch_out_of_bounds_is_422(api, body, says):
 
 def test_a_batch_needs_a_key(api):
     assert_problem(api.http.post("/v1/jobs/batch", json={"jobs": [batch_job()]}), 401, "API key")
+
+
+def test_a_batch_counts_each_job_against_the_rate_limit(api):
+    key = api.new_key(rate_limit=5)
+    assert api.http.post("/v1/jobs/batch", headers=key, json={
+        "jobs": [batch_job(bytes([i])) for i in range(4)]}).status_code == 202
+
+    limited = api.http.post("/v1/jobs/batch", headers=key, json={"jobs": [batch_job(b"a")] * 2})
+    assert_problem(limited, 429, "a batch of 2 jobs counts 2")
+    assert int(limited.headers["retry-after"]) >= 1
+    assert len(api.sent) == 4
+
+
+def test_a_batch_larger_than_the_rate_limit_is_422(api):
+    too_many = {"jobs": [batch_job(bytes([i])) for i in range(4)]}
+    assert_problem(api.http.post("/v1/jobs/batch", headers=api.new_key(rate_limit=3),
+                                 json=too_many), 422, "send at most 3 at once")
