@@ -48,7 +48,7 @@ def accept_job(submission: Submission, *, tenant_id: int, api_key_id: int | None
     once, so a job whose first send was lost to a broker outage is not stuck.
     """
     _check(submission)
-    return _accept([submission], tenant_id=tenant_id, api_key_id=api_key_id)[0]
+    return _accept([submission], tenant_id=tenant_id, api_key_id=api_key_id, batch=False)[0]
 
 
 def accept_jobs(submissions: Sequence[Submission], *, tenant_id: int,
@@ -58,23 +58,23 @@ def accept_jobs(submissions: Sequence[Submission], *, tenant_id: int,
     connection: what makes a batch cheaper per job than single posts."""
     seen: dict[str, int] = {}
     for index, submission in enumerate(submissions):
-        with _naming(index):
+        with naming_job(index):
             _check(submission)
             if submission.job_id is not None:
                 first = seen.setdefault(submission.job_id, index)
                 if first != index:
                     raise InvalidJob(f"job id {submission.job_id!r} repeats jobs[{first}]")
-    return _accept(submissions, tenant_id=tenant_id, api_key_id=api_key_id)
+    return _accept(submissions, tenant_id=tenant_id, api_key_id=api_key_id, batch=True)
 
 
-def _accept(submissions: Sequence[Submission], *, tenant_id: int,
-            api_key_id: int | None) -> list[Accepted]:
+def _accept(submissions: Sequence[Submission], *, tenant_id: int, api_key_id: int | None,
+            batch: bool) -> list[Accepted]:
     job_ids = [submission.job_id or client.new_job_id() for submission in submissions]
     accepted: list[Accepted] = []
     with database.transaction() as session:
         relax_commit(session)
         for index, (submission, job_id) in enumerate(zip(submissions, job_ids, strict=True)):
-            with _naming(index if len(submissions) > 1 else None):
+            with naming_job(index if batch else None):
                 recorded = job_records.record_job(
                     session=session, job_id=job_id, tenant_id=tenant_id,
                     student=submission.student,
@@ -97,7 +97,7 @@ def _accept(submissions: Sequence[Submission], *, tenant_id: int,
 
 
 @contextmanager
-def _naming(index: int | None) -> Iterator[None]:
+def naming_job(index: int | None) -> Iterator[None]:
     """Prefix a refusal raised inside with ``jobs[index]: `` (a batch's job)."""
     if index is None:
         yield

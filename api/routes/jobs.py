@@ -16,7 +16,13 @@ from hanzi_grader.api.schemas import (
     JobSubmission,
     ProblemDocument,
 )
-from hanzi_grader.api.submission import Accepted, Submission, accept_job, accept_jobs
+from hanzi_grader.api.submission import (
+    Accepted,
+    Submission,
+    accept_job,
+    accept_jobs,
+    naming_job,
+)
 from hanzi_grader.api.uploads import (
     JSON,
     content_kind,
@@ -64,10 +70,8 @@ async def submit_jobs(request: Request, batch: JobBatch, owner: Owner) -> JobsAc
     await charge(request, owner, len(batch.jobs) - 1)  # the dependency counted one
     submissions = []
     for index, job in enumerate(batch.jobs):
-        try:
+        with naming_job(index):
             submissions.append(_from_json(job))
-        except Problem as problem:
-            raise Problem(422, f"jobs[{index}]: {problem.detail}") from None
     accepted = await run_in_threadpool(accept_jobs, submissions, tenant_id=owner.tenant_id,
                                        api_key_id=owner.key_id)
     return JobsAccepted(jobs=[_answer(request, each) for each in accepted])

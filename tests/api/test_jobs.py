@@ -287,6 +287,10 @@ def test_a_batch_taking_another_tenants_job_id_records_nothing(api):
                    409, "jobs[1]: job id 'acme-job' is already used")
     assert len(api.sent) == 1
     assert_problem(api.http.get("/v1/jobs/globex-job", headers=globex), 404, "no job")
+    # A batch of one names its job too
+    assert_problem(api.http.post("/v1/jobs/batch", headers=globex,
+                                 json={"jobs": [batch_job(job_id="acme-job")]}),
+                   409, "jobs[0]: job id 'acme-job' is already used")
 
 
 def test_repeating_a_batch_sends_only_what_is_not_graded(api):
