@@ -85,28 +85,13 @@ def api_key() -> str:
 
 def push_api(deployed: Deployment, url: str, key: str, images: list[bytes], *, label: str,
              clients: int = CLIENTS) -> dict[str, float]:
-    """Post ``images`` as jobs over HTTP and wait for every published result."""
-    import httpx
-
-    job_ids = [f"{label}-{i}-{uuid.uuid4().hex[:8]}" for i in range(len(images))]
-    headers = {"Authorization": f"Bearer {key}"}
-    shares = [list(range(start, len(images), clients)) for start in range(clients)]
-
-    def post(indices: list[int]) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-            for i in indices:
-                response = http.post("/v1/jobs", data={"student": label, "job_id": job_ids[i]},
-                                     files={"image": ("c.png", images[i], "image/png")})
-                if response.status_code != 202:
-                    raise RuntimeError(f"POST /v1/jobs answered {response.status_code}: "
-                                       f"{response.text[:300]}")
-
-    started = time.time()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(post, shares))
-    submitted = time.time()
-    finished = _stored(deployed.database_url, label, len(images))
-    return {"seconds": finished - started, "submit_seconds": submitted - started}
+    """Post ``images`` one job a request, as multipart, and wait for every stored attempt."""
+    job_ids = _job_ids(label, len(images))
+    requests = [{"data": {"student": label, "job_id": job_ids[i]},
+                 "files": {"image": ("c.png", images[i], "image/png")}}
+                for i in range(len(images))]
+    return _timed_posts(deployed, url, key, "/v1/jobs", requests, label=label,
+                        count=len(images), clients=clients)
 
 
 def push_api_batches(deployed: Deployment, url: str, key: str, images: list[bytes], *,
@@ -114,27 +99,41 @@ def push_api_batches(deployed: Deployment, url: str, key: str, images: list[byte
     """Post ``images`` as JSON batches of BATCH jobs and wait for every stored attempt."""
     import base64
 
+    jobs = [{"image": base64.b64encode(image).decode("ascii"), "student": label,
+             "job_id": job_id} for image, job_id in zip(images, _job_ids(label, len(images)),
+                                                        strict=True)]
+    requests = [{"json": {"jobs": jobs[start:start + BATCH]}}
+                for start in range(0, len(jobs), BATCH)]
+    return _timed_posts(deployed, url, key, "/v1/jobs/batch", requests, label=label,
+                        count=len(images), clients=clients)
+
+
+def _job_ids(label: str, count: int) -> list[str]:
+    return [f"{label}-{i}-{uuid.uuid4().hex[:8]}" for i in range(count)]
+
+
+def _timed_posts(deployed: Deployment, url: str, key: str, path: str,
+                 requests: list[dict[str, Any]], *, label: str, count: int,
+                 clients: int) -> dict[str, float]:
+    """POST each of ``requests`` (httpx keyword arguments) to ``path`` from ``clients``
+    threads, each with its own keep-alive connection; then wait for ``count`` attempts."""
     import httpx
 
-    encoded = [base64.b64encode(image).decode("ascii") for image in images]
-    jobs = [{"image": image, "student": label, "job_id": f"{label}-{i}-{uuid.uuid4().hex[:8]}"}
-            for i, image in enumerate(encoded)]
-    batches = [jobs[start:start + BATCH] for start in range(0, len(jobs), BATCH)]
     headers = {"Authorization": f"Bearer {key}"}
 
-    def post(share: list[list[dict[str, Any]]]) -> None:
+    def post(share: list[dict[str, Any]]) -> None:
         with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
-            for jobs in share:
-                response = http.post("/v1/jobs/batch", json={"jobs": jobs})
+            for request in share:
+                response = http.post(path, **request)
                 if response.status_code != 202:
-                    raise RuntimeError(f"POST /v1/jobs/batch answered {response.status_code}: "
+                    raise RuntimeError(f"POST {path} answered {response.status_code}: "
                                        f"{response.text[:300]}")
 
     started = time.time()
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(post, [batches[start::clients] for start in range(clients)]))
+        list(pool.map(post, [requests[start::clients] for start in range(clients)]))
     submitted = time.time()
-    finished = _stored(deployed.database_url, label, len(images))
+    finished = _stored(deployed.database_url, label, count)
     return {"seconds": finished - started, "submit_seconds": submitted - started}
 
 
