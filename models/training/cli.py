@@ -102,6 +102,10 @@ def contact_sheet(
               help="Peak learning rate (default: 2e-3 for adamw, 0.1 for sgd).")
 @click.option("--warmup-steps", type=click.IntRange(0),
               default=_train("warmup_steps"), show_default=True)
+@click.option("--ema-momentum", type=click.FloatRange(0, 1, max_open=True),
+              default=_train("ema_momentum"), show_default=True,
+              help="Save a moving average of the weights with this momentum (e.g. 0.999) "
+                   "instead of the last step's; 0: off.")
 @click.option("--unknown-fraction", type=click.FloatRange(0, 0.5),
               default=_train("unknown_fraction"), show_default=True,
               help="Share of Unknown (non-character) samples.")

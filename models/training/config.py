@@ -30,6 +30,10 @@ class TrainConfig:
     learning_rate: float | None = None  # None: 2e-3 for adamw, 0.1 for sgd
     warmup_steps: int = 1000
     label_smoothing: float = 0.1
+    # Momentum of an exponential moving average of the weights (Polyak averaging), which the
+    # run saves instead of the last step's weights; 0: off. 0.999 averages about the last
+    # thousand steps, smoothing out the noise of a continuation's last epochs.
+    ema_momentum: float = 0.0
     unknown_fraction: float = 0.05
     incomplete_fraction: float = 0.0  # share of one-stroke-missing renders labelled Unknown
     seed: int = 0

@@ -61,7 +61,8 @@ def build_optimizer(cfg: TrainConfig):
         boundaries = [int(total * f) for f in (0.5, 0.75, 0.9)]
         values = [lr, lr * 0.1, lr * 0.01, lr * 0.001]
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True,
+                                    **_ema_options(cfg))
     if cfg.optimizer != "adamw":
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose 'adamw' or 'sgd'")
     lr = cfg.learning_rate or 2e-3
@@ -72,7 +73,14 @@ def build_optimizer(cfg: TrainConfig):
         warmup_target=lr,
         warmup_steps=cfg.warmup_steps,
     )
-    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4, clipnorm=5.0)
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4, clipnorm=5.0,
+                                  **_ema_options(cfg))
+
+
+def _ema_options(cfg: TrainConfig) -> dict:
+    if not cfg.ema_momentum:
+        return {}
+    return {"use_ema": True, "ema_momentum": cfg.ema_momentum}
 
 
 class ThroughputLogger:
@@ -155,8 +163,11 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
     # A resumed run draws new synthetic batches rather than replaying the first epochs' seeds.
     cfg.seed = cfg.seed + 1000 * _count_starts(cfg.run_dir)
     data = make_dataset(cfg, input_size)
+    # The backup (to resume from) holds the raw weights and the average; last.keras, saved
+    # after the swap, holds the average, as model.keras will.
     callbacks = [
         keras.callbacks.BackupAndRestore(str(cfg.run_dir / "backup"), delete_checkpoint=False),
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema_momentum else []),
         keras.callbacks.ModelCheckpoint(str(cfg.run_dir / "last.keras")),
         ThroughputLogger(cfg.batch_size, cfg.run_dir / "log.jsonl"),
         keras.callbacks.TerminateOnNaN(),
