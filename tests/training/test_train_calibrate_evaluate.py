@@ -52,6 +52,32 @@ def test_a_longer_run_in_the_same_directory_resumes_after_the_last_epoch(trained
     assert epochs == [1, 2, 3]
 
 
+def test_a_run_with_a_moving_average_saves_the_average_and_resumes(tmp_path: Path):
+    import keras
+    import numpy as np
+
+    def run(samples_per_class: int) -> None:
+        train(TrainConfig(run_dir=tmp_path, classes=list("十口人大"), real_fraction=0.0,
+                          ema_momentum=0.9, **dict(TINY, samples_per_class=samples_per_class)),
+              verbose=0)
+
+    def weights(name: str) -> list:
+        return keras.saving.load_model(tmp_path / name, compile=False).get_weights()
+
+    run(64)
+    # Given the backup holds the raw weights, the saved models the average
+    backup = keras.saving.load_model(tmp_path / "last.keras", compile=False)
+    backup.load_weights(next((tmp_path / "backup").glob("*.weights.h5")))
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(backup.get_weights(), weights("model.keras"), strict=True))
+    for saved, final in zip(weights("last.keras"), weights("model.keras"), strict=True):
+        np.testing.assert_array_equal(saved, final)
+    run(96)
+    epochs = [json.loads(line)["epoch"] for line in
+              (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
 def test_a_new_run_starts_from_an_earlier_models_weights(trained_run: Path):
     import keras
     import numpy as np
