@@ -21,6 +21,7 @@ from hanzi_grader.models.melnyk_net import embedding_model
 from hanzi_grader.models.missing_stroke import name_missing_stroke
 from hanzi_grader.models.preprocessing import ImageSource, load_image, preprocess
 from hanzi_grader.models.results import Candidate, Recognition
+from hanzi_grader.models.runtime import build_forward, runtime_name
 from hanzi_grader.models.verifier import decide_verdict, is_unknown, l2_normalize
 from PIL import Image
 
@@ -36,13 +37,11 @@ class Recognizer:
     def __init__(self, bundle: Bundle, *, max_pixels: int | None = None) -> None:
         self.bundle = bundle
         self.max_pixels = max_pixels
-        both = embedding_model(bundle.model)
-        size = bundle.manifest.input_size
-        # One trace for every batch size: no retracing as batches grow and shrink.
-        self._forward = tf.function(
-            lambda x: both(x, training=False),
-            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)],
-            autograph=False,  # a plain call: nothing to convert, and no warning about lambdas
+        settings = get_settings()
+        self.runtime = runtime_name(settings.runtime, settings.inference_precision)
+        self._forward = build_forward(
+            embedding_model(bundle.model), bundle.manifest.input_size,
+            runtime=settings.runtime, precision=settings.inference_precision,
         )
         self._features = None  # built on the first ``cam`` call
         self._gap_templates: tuple[tf.Tensor, tf.Tensor] | None = None  # first outside_gaps
@@ -106,8 +105,7 @@ class Recognizer:
         probabilities, embeddings = self._forward(batch)
         logger.debug("forward pass of %d images in %.1f ms",
                      len(batch), (time.perf_counter() - started) * 1000)
-        # To numpy once: indexing the tensor row by row ran a TF op per image.
-        return np.asarray(probabilities), l2_normalize(np.asarray(embeddings))
+        return probabilities, l2_normalize(embeddings)
 
     def outside_gaps(self, embeddings: np.ndarray) -> np.ndarray:
         """Each embedding's outside gap (``models.verifier.outside_gaps``), or zeros where the

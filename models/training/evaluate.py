@@ -92,7 +92,7 @@ def evaluate_synthetic(recognizer: Recognizer, n: int, *, stress: bool) -> dict[
         generator.sample(int(label), rng)
         for label in tqdm(labels, desc="held-out synthetic" + (" (stress)" if stress else ""))
     ])
-    outputs = forward(recognizer.bundle.model, images)
+    outputs = forward(recognizer.forward, images)
     return accuracy(outputs, labels)
 
 
@@ -107,7 +107,7 @@ def evaluate_writers(recognizer: Recognizer, n: int, trajectory_dir: Path) -> di
     labels = rng.integers(0, len(CLASSES), n)
     images = np.stack([generator.sample(int(label), rng)
                        for label in tqdm(labels, desc="held-out writers")])
-    return accuracy(forward(recognizer.bundle.model, images), labels)
+    return accuracy(forward(recognizer.forward, images), labels)
 
 
 def evaluate_verifier(
@@ -121,7 +121,7 @@ def evaluate_verifier(
         trajectory_dir=str(trajectory_dir) if trajectory_dir else None,
         real_writers="evaluation",
     )
-    outputs = forward(recognizer.bundle.model, cases.images, desc="verification cases")
+    outputs = forward(recognizer.forward, cases.images, desc="verification cases")
     bundle = recognizer.bundle
     return verifier_rates(cases, outputs, bundle.templates, recognizer.manifest.thresholds,
                           bundle.stroke_templates, bundle.outside_templates)
@@ -142,7 +142,7 @@ def evaluate_missing_strokes(
                                       trajectory_dir=trajectory_dir)
     if not len(cases):
         return {"cases": 0}
-    outputs = forward(bundle.model, cases.images, desc=f"missing-stroke cases ({source})")
+    outputs = forward(recognizer.forward, cases.images, desc=f"missing-stroke cases ({source})")
     return missing_stroke_rates(cases, outputs, bundle.templates, recognizer.manifest.thresholds,
                                 bundle.stroke_templates, bundle.outside_templates)
 
@@ -162,7 +162,7 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
     if not images:
         return {"n": 0, "unreadable": unreadable}
     labels_array = np.asarray(labels)
-    outputs = forward(recognizer.bundle.model, np.stack(images))
+    outputs = forward(recognizer.forward, np.stack(images))
     result = accuracy(outputs, labels_array)
     known = labels_array != UNKNOWN_INDEX
     total_known = result["n"] + unreadable
@@ -250,6 +250,7 @@ def evaluate(
         "version": recognizer.manifest.version,
         "architecture": recognizer.manifest.architecture,
         "trained": recognizer.trained,
+        "runtime": recognizer.runtime,
     }
     if synthetic:
         report["synthetic_heldout"] = evaluate_synthetic(recognizer, synthetic, stress=False)
@@ -292,7 +293,8 @@ def _section(report: dict[str, Any], path: str) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """A plain table of the report, one figure per line, grouped by section."""
-    lines = [f"bundle {report['bundle']} ({report['architecture']}, {report['version']})"]
+    lines = [f"bundle {report['bundle']} ({report['architecture']}, {report['version']}), "
+             f"served on {report.get('runtime', 'tensorflow (f32)')}"]
     if not report["trained"]:
         lines.append("WARNING: this bundle is UNTRAINED; its figures mean nothing")
     skip = {"sets", "goals"}

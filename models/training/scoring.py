@@ -5,6 +5,7 @@ service uses, so the rates reported are the service's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,7 @@ class Outputs:
 
 
 def forward(
-    model: keras.Model,
+    model: keras.Model | Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     images: np.ndarray,
     *,
     batch_size: int = 256,
@@ -50,14 +51,21 @@ def forward(
     progress: bool = True,
 ) -> Outputs:
     """Probabilities and normalised embeddings of ``images`` in batches, with a progress bar
-    (unless ``progress`` is False or there is one batch)."""
+    (unless ``progress`` is False or there is one batch). ``model`` is a Keras network, run in
+    TensorFlow as calibration does, or a batch function such as ``Recognizer.forward``, so that
+    evaluation measures the runtime the service serves with."""
+    import keras
     from hanzi_grader.models.melnyk_net import embedding_model
 
-    both = embedding_model(model)
+    if isinstance(model, keras.Model):
+        both = embedding_model(model)
+        run = lambda batch: both(batch, training=False)  # noqa: E731
+    else:
+        run = model
     probabilities, embeddings = [], []
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch",
                       disable=not progress or len(images) <= batch_size):
-        p, e = both(images[start : start + batch_size], training=False)
+        p, e = run(images[start : start + batch_size])
         probabilities.append(np.asarray(p, dtype=np.float32))
         embeddings.append(np.asarray(e, dtype=np.float32))
     return Outputs(np.concatenate(probabilities), l2_normalize(np.concatenate(embeddings)))
