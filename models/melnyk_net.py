@@ -40,6 +40,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
         Architecture("melnyk-net", 96, 1.0, "the published network, 6.5 M parameters"),
+        Architecture("melnyk-compact-96", 96, 0.5, "half the channels on the paper's 96x96 input"),
         Architecture("melnyk-compact-64", 64, 0.5, "half the channels on 64x64 input"),
         Architecture("melnyk-compact-48", 48, 0.5, "half the channels on 48x48 input"),
         Architecture("melnyk-tiny-32", 32, 0.125, "for tests and smoke training only"),
