@@ -184,8 +184,6 @@ def make_stroke_templates(
 ) -> StrokeTemplates:
     """Stroke templates for ``classes`` (default: all 3755) from pen renders, made in
     ``cfg.workers`` processes while the model embeds the previous round."""
-    from hanzi_grader.models.melnyk_net import EMBEDDING_LAYER
-
     classes = list(range(LEVEL1_COUNT)) if classes is None else list(classes)
     rounds = [_stroke_jobs(classes[start : start + STROKE_CHUNK], cfg.stroke_renders,
                            cfg.reference_renders, size)
@@ -208,7 +206,7 @@ def make_stroke_templates(
                 strokes += [jobs[i][1] for i in kept]
             bar.update(min(STROKE_CHUNK, len(classes) - index * STROKE_CHUNK))
     if not embeddings:
-        dim = int(model.get_layer(EMBEDDING_LAYER).output.shape[-1])
+        dim = forward(model, np.zeros((1, size, size, 1), np.float32)).embeddings.shape[1]
         return StrokeTemplates.empty(LEVEL1_COUNT, dim)
     embeddings_all = np.concatenate(embeddings)
     owners_array, strokes_array = np.asarray(owners), np.asarray(strokes)
@@ -360,7 +358,10 @@ def calibrate(
     import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
     import keras
     from hanzi_grader.models.bundle import save_bundle, serving_model
-    from hanzi_grader.models.melnyk_net import input_size_of
+    from hanzi_grader.models.melnyk_net import embedding_model, input_size_of
+    from hanzi_grader.models.runtime import build_forward
+
+    from hanzi_grader.settings import get_settings
 
     cfg = cfg or CalibrationConfig()
     if cfg.real_fraction:
@@ -370,20 +371,22 @@ def calibrate(
     # Templates and thresholds from the very model the bundle will hold.
     model = serving_model(keras.saving.load_model(model_path, compile=False))
     size = input_size_of(model)
-    templates, mask = make_templates(model, size, cfg)
-    strokes = make_stroke_templates(model, size, cfg) if cfg.stroke_renders else None
-    outside = make_outside_templates(model, size, cfg) if cfg.outside_renders else None
+    # Float32 whatever the service's precision: the thresholds are chosen on these outputs.
+    run = build_forward(embedding_model(model), size, get_settings().runtime, "f32")
+    templates, mask = make_templates(run, size, cfg)
+    strokes = make_stroke_templates(run, size, cfg) if cfg.stroke_renders else None
+    outside = make_outside_templates(run, size, cfg) if cfg.outside_renders else None
     cases = make_verification_set(
         cfg.calibration_cases, size=size, seed=CALIBRATION_SEED, real_fraction=cfg.real_fraction,
         trajectory_dir=str(cfg.trajectory_dir) if cfg.trajectory_dir else None,
         real_writers="calibration",
     )
-    outputs = forward(model, cases.images, batch_size=cfg.batch_size, desc="calibration set")
+    outputs = forward(run, cases.images, batch_size=cfg.batch_size, desc="calibration set")
     stress = None
     if cfg.stress_cases:
         stress_cases = make_verification_set(cfg.stress_cases, size=size,
                                              seed=STRESS_CALIBRATION_SEED, stress=True)
-        stress = (stress_cases, forward(model, stress_cases.images, batch_size=cfg.batch_size,
+        stress = (stress_cases, forward(run, stress_cases.images, batch_size=cfg.batch_size,
                                         desc="stress calibration set"))
     thresholds = choose_thresholds(cases, outputs, templates, cfg, strokes, outside, stress)
     missing_strokes: dict[str, Any] = {}
@@ -391,7 +394,7 @@ def calibrate(
         from hanzi_grader.models.training.missing_strokes import calibrate_missing_strokes
 
         thresholds, missing_strokes = calibrate_missing_strokes(
-            model, size, cfg.missing_stroke_cases, templates, thresholds, strokes, outside,
+            run, size, cfg.missing_stroke_cases, templates, thresholds, strokes, outside,
             cfg.trajectory_dir if cfg.real_fraction else None)
     report = {
         "templates_per_class": cfg.templates_per_class,
