@@ -124,6 +124,10 @@ def contact_sheet(
               help="The olhwdb11 folder of part-NN.npz files (default: HANZI_TRAJECTORIES, "
                    "else ../shared/olhwdb11 beside the checkout). Writers 1221-1240 are held "
                    "out for validation.")
+@click.option("--small-renders", "small_render_fraction", type=click.FloatRange(0, 1),
+              default=_train("small_render_fraction"), show_default=True,
+              help="Share of samples drawn at 45-90 % of the input size and enlarged, soft "
+                   "as small scanned cells are at a large input (e.g. 0.5 at 96 px).")
 @click.option("--gnt", "gnt_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Train on CASIA-HWDB .gnt files instead of synthetic handwriting.")

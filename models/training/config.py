@@ -43,6 +43,8 @@ class TrainConfig:
     # synthesiser's handwriting, brush and fonts. 0 is the synthetic-only recipe.
     real_fraction: float = 0.7
     trajectory_dir: Path | None = None  # the olhwdb11 parts; None: default_trajectory_dir()
+    # Share of samples drawn small and enlarged, as small scanned cells are at a large input.
+    small_render_fraction: float = 0.0
     mixed_precision: bool = False
     # A .keras model (or a bundle directory) of the same architecture to start from, so a
     # new machine, which has none of an earlier run's checkpoints, can continue its training.

@@ -39,6 +39,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         incomplete_fraction: float = 0.0,
         real_fraction: float = 0.0,
         trajectory_dir: str | None = None,
+        small_render_fraction: float = 0.0,
         workers: int = 1,
         **kwargs,
     ) -> None:
@@ -52,6 +53,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         self.incomplete_fraction = incomplete_fraction
         self.real_fraction = real_fraction
         self.trajectory_dir = trajectory_dir
+        self.small_render_fraction = small_render_fraction
         self.epoch = 0
         self._generator = None
         # The synthesiser labels by position in ``classes`` (Unknown = len(classes)); the model's
@@ -76,6 +78,7 @@ class SyntheticBatches(keras.utils.PyDataset):
                 incomplete_fraction=self.incomplete_fraction,
                 real_fraction=self.real_fraction,
                 trajectory_dir=self.trajectory_dir,
+                small_render_fraction=self.small_render_fraction,
                 seed=self.seed,
             )
         return self._generator

@@ -44,6 +44,7 @@ def make_dataset(cfg: TrainConfig, input_size: int):
         incomplete_fraction=cfg.incomplete_fraction,
         real_fraction=cfg.real_fraction,
         trajectory_dir=str(cfg.trajectory_dir) if cfg.trajectory_dir else None,
+        small_render_fraction=cfg.small_render_fraction,
         workers=cfg.workers,
     )
 

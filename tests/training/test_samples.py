@@ -98,3 +98,17 @@ def test_incomplete_samples_are_labelled_unknown():
     assert set(whole_y.tolist()) <= {0, 1, 2}
     assert set(y.tolist()) == {broken.unknown_label}
     assert x.shape == (24, 32, 32, 1) and x.max() > 0
+
+
+def test_small_renders_are_drawn_small_then_enlarged_and_seeded():
+    def generator(fraction: float) -> SampleGenerator:
+        return SampleGenerator(classes="安宿", seed=3, size=96, unknown_fraction=0.3,
+                               small_render_fraction=fraction)
+
+    rng = np.random.default_rng(1)
+    sides = [max(generator(1.0).render(int(label), rng).shape) for label in (0, 1, 2) * 8]
+    assert all(43 <= side <= 87 for side in sides) and len(set(sides)) > 5
+    assert max(generator(0.0).render(0, rng).shape) == 96
+    x = generator(0.5).batch(12)[0]
+    assert x.shape == (12, 96, 96, 1)  # preprocessing enlarges them to the input size
+    np.testing.assert_array_equal(x, generator(0.5).batch(12)[0])  # deterministic for a seed
