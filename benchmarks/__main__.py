@@ -53,6 +53,7 @@ def _measure(deployed, args: argparse.Namespace, count: int) -> dict[str, Any]:
     forward.print_figures(raw)
     found: dict[str, Any] = {
         "architecture": raw["architecture"], "model_version": raw["model_version"],
+        "runtime": raw["runtime"],
         "batch_size": batch_size, "flush_interval_s": get_settings().flush_interval,
         **{k: raw[k] for k in ("raw_images_per_s", "recognize_images_per_s",
                                "single_forward_ms", "preprocess_ms_per_image", "batch_ms")},

@@ -49,6 +49,7 @@ def run(*, model_dir: Path, count: int, batch_size: int, passes: int = 3) -> dic
     return {
         "architecture": recognizer.manifest.architecture,
         "model_version": recognizer.manifest.version,
+        "runtime": recognizer.runtime,
         "count": count,
         "batch_size": batch_size,
         "raw_images_per_s": rounded(raw, 1),
