@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hanzi_grader.models.bundle import load_bundle
 from hanzi_grader.models.melnyk_net import embedding_model
-from hanzi_grader.models.preprocessing import load_image, preprocess
+from hanzi_grader.models.preprocessing import preprocess
 from hanzi_grader.models.runtime import build_forward, resolve_runtime
 from pydantic import ValidationError
 
@@ -10,11 +10,12 @@ from hanzi_grader.settings import SHIPPED_MODEL_DIR, Settings
 
 
 @pytest.fixture(scope="module")
-def shipped_and_inputs(real_dev_dir):
+def shipped_and_inputs(char_image):
+    """The shipped network and 24 Kai-font characters (no data set needed)."""
     bundle = load_bundle(SHIPPED_MODEL_DIR)
     size = bundle.manifest.input_size
-    images = sorted((real_dev_dir / "images").glob("*.png"))[:24]
-    batch = np.stack([preprocess(load_image(path), size) for path in images])
+    chars = "安完宏宙实审室宪宰害宴容宿永水火木金土人口日月山"
+    batch = np.stack([preprocess(char_image(char, side=72), size) for char in chars])
     return embedding_model(bundle.model), size, batch
 
 
