@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch-strokes": ("models.training.cli:fetch_strokes", "Fetch the stroke data (npm pack)."),
     "contact-sheet": ("models.training.cli:contact_sheet", "Write a PNG of synthetic samples."),
     "train": ("models.training.cli:train_command", "Train a classifier on synthetic handwriting."),
+    "average-weights": ("models.training.cli:average_weights_command",
+                        "Average a continuation with the model it started from."),
     "calibrate": ("models.training.cli:calibrate_command", "Build templates and thresholds."),
     "calibrate-missing-stroke": ("models.training.cli:calibrate_missing_stroke_command",
                                  "Choose a bundle's thresholds for naming missing strokes."),

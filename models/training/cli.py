@@ -160,6 +160,25 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
     click.echo(f"trained model: {model_path}")
 
 
+@click.command("average-weights")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of the run's own weights; the rest is the model it started from.")
+def average_weights_command(run_dir: Path, out_dir: Path, weight: float) -> None:
+    """Average a finished continuation in RUN_DIR with the model it started from into OUT_DIR.
+
+    Then `hanzi calibrate OUT_DIR/model.keras BUNDLE` as for a run.
+    """
+    from hanzi_grader.models.training.soup import average_with_start
+
+    try:
+        path = average_with_start(run_dir, out_dir, weight)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"averaged model: {path}")
+
+
 @click.command("calibrate")
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("bundle_dir", type=click.Path(file_okay=False, path_type=Path))

@@ -1,0 +1,52 @@
+"""A continuation averaged with the model it started from ("model soup", Wortsman et al.
+2022): every weight, batch-normalisation statistics included, interpolated linearly.
+
+A gentle continuation of the shipped weights stays in their basin, so the average of the two
+is a model too, and it has read real scans better than either end (training journal,
+6 December evening). The result is a run folder of its own: ``model.keras`` and the run's
+``config.json`` with an ``averaged_with`` entry, so that ``hanzi calibrate`` records the
+whole lineage in the bundle's manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CONFIG_FILE = "config.json"
+
+
+def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Path:
+    """Write ``out_dir/model.keras``: (1 - ``weight``) x the model the run in ``run_dir``
+    started from (its ``init_from``) + ``weight`` x the run's ``model.keras``. Returns the
+    file; ``ValueError`` if the run has no finished model or no starting model."""
+    import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
+    import keras
+    from hanzi_grader.models.bundle import MODEL_FILE
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    config_path, trained_path = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
+    if not config_path.is_file() or not trained_path.is_file():
+        raise ValueError(f"{run_dir} holds no finished run ({CONFIG_FILE} and {MODEL_FILE})")
+    config = json.loads(config_path.read_text())
+    start = config.get("init_from")
+    if not start:
+        raise ValueError(f"the run in {run_dir} did not start from a model (--init-from)")
+    start_path = Path(start) / MODEL_FILE if Path(start).is_dir() else Path(start)
+    if not start_path.is_file():
+        raise ValueError(f"the run's starting model {start_path} is not on this machine")
+    # The starting model is the container: a bundle's model is already the serving form.
+    model = keras.saving.load_model(start_path, compile=False)
+    trained = keras.saving.load_model(trained_path, compile=False)
+    ours, theirs = model.get_weights(), trained.get_weights()
+    if [w.shape for w in ours] != [w.shape for w in theirs]:
+        raise ValueError(f"{trained_path} and {start_path} are not the same architecture")
+    model.set_weights([(1.0 - weight) * a + weight * b for a, b in zip(ours, theirs, strict=True)])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config["averaged_with"] = {
+        "init_from_weight": 1.0 - weight,
+        "note": f"weights = {1.0 - weight:g} x init_from + {weight:g} x this run's",
+    }
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    model.save(out_dir / MODEL_FILE)
+    return out_dir / MODEL_FILE

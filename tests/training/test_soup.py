@@ -1,0 +1,53 @@
+"""hanzi average-weights: a continuation averaged with the model it started from."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hanzi_grader.models.melnyk_net import build_model
+from hanzi_grader.models.training.cli import average_weights_command
+from hanzi_grader.models.training.soup import average_with_start
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A finished run folder whose config names the model it started from."""
+    start, trained = build_model("melnyk-tiny-32", 3756), build_model("melnyk-tiny-32", 3756)
+    start.save(tmp_path / "start.keras")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trained.save(run_dir / "model.keras")
+    (run_dir / "config.json").write_text(json.dumps({"init_from": str(tmp_path / "start.keras"),
+                                                     "seed": 7}))
+    return run_dir, start.get_weights(), trained.get_weights()
+
+
+def test_weights_are_interpolated_and_the_lineage_recorded(run, tmp_path):
+    import keras
+
+    run_dir, start, trained = run
+    path = average_with_start(run_dir, tmp_path / "soup", weight=0.25)
+    averaged = keras.saving.load_model(path, compile=False).get_weights()
+    assert len(averaged) == len(start)
+    for a, s, t in zip(averaged, start, trained, strict=True):
+        np.testing.assert_allclose(a, 0.75 * s + 0.25 * t, rtol=1e-6, atol=1e-7)
+    assert any(not np.array_equal(s, t) for s, t in zip(start, trained, strict=True))
+    config = json.loads((tmp_path / "soup" / "config.json").read_text())
+    assert config["seed"] == 7 and config["averaged_with"]["init_from_weight"] == 0.75
+
+
+def test_a_run_that_started_from_nothing_is_refused_clearly(run, tmp_path):
+    run_dir, _, _ = run
+    (run_dir / "config.json").write_text(json.dumps({"init_from": None}))
+    result = CliRunner().invoke(average_weights_command, [str(run_dir), str(tmp_path / "out")])
+    assert result.exit_code != 0 and "did not start from a model" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_another_architecture_is_refused_clearly(run, tmp_path):
+    run_dir, _, _ = run
+    build_model("melnyk-compact-48", 3756).save(tmp_path / "other.keras")
+    (run_dir / "config.json").write_text(json.dumps({"init_from": str(tmp_path / "other.keras")}))
+    result = CliRunner().invoke(average_weights_command, [str(run_dir), str(tmp_path / "out")])
+    assert result.exit_code != 0 and "not the same architecture" in result.output
