@@ -97,7 +97,8 @@ def build_forward(
     model: keras.Model, input_size: int, runtime: Runtime = "auto", precision: Precision = "f32"
 ) -> Forward:
     """The forward pass of ``model`` on the chosen runtime (see the module docstring)."""
-    logger.info("forward pass on %s", runtime_name(runtime, precision))
-    if resolve_runtime(runtime) == "openvino":
+    chosen = resolve_runtime(runtime)
+    logger.info("forward pass on %s", runtime_name(chosen, precision))
+    if chosen == "openvino":
         return openvino_forward(model, precision)
     return tensorflow_forward(model, input_size)

@@ -14,6 +14,8 @@ from typing import Any
 
 from hanzi_grader.models.charset import CLASSES
 
+RUN_CONFIG_FILE = "config.json"  # a run folder's TrainConfig, as JSON
+
 
 @dataclass
 class TrainConfig:

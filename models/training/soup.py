@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-CONFIG_FILE = "config.json"
+from hanzi_grader.models.training.config import RUN_CONFIG_FILE
 
 
 def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Path:
@@ -23,16 +23,17 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Pat
     import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
     import keras
     from hanzi_grader.models.bundle import MODEL_FILE
+    from hanzi_grader.models.training.train import model_file
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    config_path, trained_path = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
+    config_path, trained_path = run_dir / RUN_CONFIG_FILE, run_dir / MODEL_FILE
     if not config_path.is_file() or not trained_path.is_file():
-        raise ValueError(f"{run_dir} holds no finished run ({CONFIG_FILE} and {MODEL_FILE})")
+        raise ValueError(f"{run_dir} holds no finished run ({RUN_CONFIG_FILE} and {MODEL_FILE})")
     config = json.loads(config_path.read_text())
     start = config.get("init_from")
     if not start:
         raise ValueError(f"the run in {run_dir} did not start from a model (--init-from)")
-    start_path = Path(start) / MODEL_FILE if Path(start).is_dir() else Path(start)
+    start_path = model_file(start)
     if not start_path.is_file():
         raise ValueError(f"the run's starting model {start_path} is not on this machine")
     # The starting model is the container: a bundle's model is already the serving form.
@@ -47,6 +48,6 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Pat
         "init_from_weight": 1.0 - weight,
         "note": f"weights = {1.0 - weight:g} x init_from + {weight:g} x this run's",
     }
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     model.save(out_dir / MODEL_FILE)
     return out_dir / MODEL_FILE

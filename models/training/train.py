@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from hanzi_grader.models.charset import CLASSES
-from hanzi_grader.models.training.config import TrainConfig
+from hanzi_grader.models.training.config import RUN_CONFIG_FILE, TrainConfig
 from hanzi_grader.models.training.datasets import NUM_OUTPUTS
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
 
         cfg.trajectory_dir = resolve_trajectory_dir(cfg.trajectory_dir)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "config.json").write_text(cfg.to_json())
+    (cfg.run_dir / RUN_CONFIG_FILE).write_text(cfg.to_json())
 
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.arch, num_classes=NUM_OUTPUTS)
@@ -191,12 +191,8 @@ def load_initial_weights(model, path: Path) -> None:
     (``resized_pooling_weights``). A resumed run's checkpoint (BackupAndRestore) still wins
     over these: they only seed a new run.
     """
-    from hanzi_grader.models.bundle import MODEL_FILE
-
     keras = _keras()
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL_FILE
+    path = model_file(path)
     try:
         source = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as error:
@@ -221,6 +217,14 @@ def load_initial_weights(model, path: Path) -> None:
     model.set_weights(weights)
 
 
+def model_file(path: Path | str) -> Path:
+    """The .keras file ``path`` names: itself, or a bundle directory's model file."""
+    from hanzi_grader.models.bundle import MODEL_FILE
+
+    path = Path(path)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
 def resized_pooling_weights(kernel, size: tuple[int, int]):
     """GWAP weights (height, width, channels) resized to a ``size`` feature map and scaled by
     the ratio of the two maps' areas: GWAP sums over positions, so their sum per channel (and
@@ -242,7 +246,7 @@ def training_record(run_dir: Path) -> dict:
     (recalibrating shipped weights) keeps its own record: the weights are the ones it trained."""
     from hanzi_grader.models.bundle import MANIFEST_FILE
 
-    config, manifest = Path(run_dir) / "config.json", Path(run_dir) / MANIFEST_FILE
+    config, manifest = Path(run_dir) / RUN_CONFIG_FILE, Path(run_dir) / MANIFEST_FILE
     if config.exists():
         return _portable(json.loads(config.read_text()))
     if manifest.exists():
