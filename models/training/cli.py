@@ -165,7 +165,11 @@ def train_command(run_dir: Path, classes: str | None, gnt_files: tuple[Path, ...
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of the run's own weights; the rest is the model it started from.")
-def average_weights_command(run_dir: Path, out_dir: Path, weight: float) -> None:
+@click.option("--start", "start_model", type=click.Path(exists=True, path_type=Path),
+              default=None, help="The model the run started from, if it is no longer where "
+              "the run's config says (a .keras file or a bundle folder).")
+def average_weights_command(run_dir: Path, out_dir: Path, weight: float,
+                            start_model: Path | None) -> None:
     """Average a finished continuation in RUN_DIR with the model it started from into OUT_DIR.
 
     Then `hanzi calibrate OUT_DIR/model.keras BUNDLE` as for a run.
@@ -173,7 +177,7 @@ def average_weights_command(run_dir: Path, out_dir: Path, weight: float) -> None
     from hanzi_grader.models.training.soup import average_with_start
 
     try:
-        path = average_with_start(run_dir, out_dir, weight)
+        path = average_with_start(run_dir, out_dir, weight, start_model)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"averaged model: {path}")

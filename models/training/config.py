@@ -51,6 +51,9 @@ class TrainConfig:
     # A .keras model (or a bundle directory) of the same architecture to start from, so a
     # new machine, which has none of an earlier run's checkpoints, can continue its training.
     init_from: Path | None = None
+    # sha256 of init_from's model file when the run started: average-weights refuses a file
+    # that has changed since (a bundle folder is replaced when a newer bundle ships).
+    init_from_sha256: str | None = None
 
     @property
     def total_steps(self) -> int:

@@ -16,10 +16,12 @@ from pathlib import Path
 from hanzi_grader.models.training.config import RUN_CONFIG_FILE
 
 
-def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Path:
+def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
+                       start_model: Path | None = None) -> Path:
     """Write ``out_dir/model.keras``: (1 - ``weight``) x the model the run in ``run_dir``
-    started from (its ``init_from``) + ``weight`` x the run's ``model.keras``. Returns the
-    file; ``ValueError`` if the run has no finished model or no starting model."""
+    started from (its ``init_from``, or ``start_model`` if it has moved) + ``weight`` x the
+    run's ``model.keras``. Returns the file; ``ValueError`` if the run has no finished model,
+    or its starting model is missing or not the file it started from."""
     import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
     import keras
     from hanzi_grader.models.bundle import MODEL_FILE
@@ -31,11 +33,13 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Pat
         raise ValueError(f"{run_dir} holds no finished run ({RUN_CONFIG_FILE} and {MODEL_FILE})")
     config = json.loads(config_path.read_text())
     start = config.get("init_from")
-    if not start:
+    if not start and start_model is None:
         raise ValueError(f"the run in {run_dir} did not start from a model (--init-from)")
-    start_path = model_file(start)
+    start_path = model_file(start_model or start)
     if not start_path.is_file():
-        raise ValueError(f"the run's starting model {start_path} is not on this machine")
+        raise ValueError(f"the run's starting model {start_path} is not on this machine "
+                         "(--start names where it is now)")
+    _check_same_start(start_path, config.get("init_from_sha256"))
     # The starting model is the container: a bundle's model is already the serving form.
     model = keras.saving.load_model(start_path, compile=False)
     trained = keras.saving.load_model(trained_path, compile=False)
@@ -44,6 +48,7 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Pat
         raise ValueError(f"{trained_path} and {start_path} are not the same architecture")
     model.set_weights([(1.0 - weight) * a + weight * b for a, b in zip(ours, theirs, strict=True)])
     out_dir.mkdir(parents=True, exist_ok=True)
+    config["init_from"] = str(start_path)  # where calibrate finds its manifest's lineage
     config["averaged_with"] = {
         "init_from_weight": 1.0 - weight,
         "note": f"weights = {1.0 - weight:g} x init_from + {weight:g} x this run's",
@@ -51,3 +56,16 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5) -> Pat
     (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     model.save(out_dir / MODEL_FILE)
     return out_dir / MODEL_FILE
+
+
+def _check_same_start(path: Path, recorded: str | None) -> None:
+    """Refuse a starting file that changed since the run began: a run started from
+    ``models/bundle`` names a folder that the next shipped bundle replaces. Runs from before
+    the hash was recorded are trusted."""
+    from hanzi_grader.models.bundle import file_sha256
+
+    if recorded and file_sha256(path) != recorded:
+        raise ValueError(
+            f"{path} is not the model this run started from (sha256 {recorded[:12]}... when "
+            "it started); pass the original file with --start, e.g. from git history"
+        )

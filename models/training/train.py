@@ -149,6 +149,7 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
         from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
 
         cfg.trajectory_dir = resolve_trajectory_dir(cfg.trajectory_dir)
+    cfg.init_from_sha256 = _starting_sha256(cfg)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / RUN_CONFIG_FILE).write_text(cfg.to_json())
 
@@ -276,6 +277,20 @@ def _portable(record: dict) -> dict:
             entry["training"] = _portable(earlier.get("training") or {})
         record["init_from"] = entry
     return record
+
+
+def _starting_sha256(cfg: TrainConfig) -> str | None:
+    """sha256 of the model the run starts from; a resumed run keeps what its first start
+    recorded, since its checkpoint, not today's file, holds what it grew from."""
+    from hanzi_grader.models.bundle import file_sha256
+
+    earlier = cfg.run_dir / RUN_CONFIG_FILE
+    if earlier.is_file():
+        recorded = json.loads(earlier.read_text()).get("init_from_sha256")
+        if recorded:
+            return recorded
+    start = model_file(cfg.init_from) if cfg.init_from is not None else None
+    return file_sha256(start) if start is not None and start.is_file() else None
 
 
 def _count_starts(run_dir: Path) -> int:

@@ -51,3 +51,25 @@ def test_another_architecture_is_refused_clearly(run, tmp_path):
     (run_dir / "config.json").write_text(json.dumps({"init_from": str(tmp_path / "other.keras")}))
     result = CliRunner().invoke(average_weights_command, [str(run_dir), str(tmp_path / "out")])
     assert result.exit_code != 0 and "not the same architecture" in result.output
+
+
+def test_a_start_that_changed_since_the_run_began_is_refused(run, tmp_path):
+    """A run from models/bundle must not be averaged with the next bundle shipped there."""
+    from hanzi_grader.models.bundle import file_sha256
+
+    run_dir, _, _ = run
+    start = tmp_path / "start.keras"
+    config = json.loads((run_dir / "config.json").read_text())
+    config["init_from_sha256"] = file_sha256(start)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    build_model("melnyk-tiny-32", 3756).save(tmp_path / "moved.keras")
+    start.replace(tmp_path / "original.keras")
+    (tmp_path / "moved.keras").replace(start)  # a newer model where the run started from
+    result = CliRunner().invoke(average_weights_command, [str(run_dir), str(tmp_path / "out")])
+    assert result.exit_code != 0 and "not the model this run started from" in result.output
+
+    result = CliRunner().invoke(average_weights_command, [
+        str(run_dir), str(tmp_path / "out"), "--start", str(tmp_path / "original.keras")])
+    assert result.exit_code == 0, result.output
+    soup = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert soup["init_from"] == str(tmp_path / "original.keras")

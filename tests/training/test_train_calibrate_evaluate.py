@@ -93,6 +93,25 @@ def test_a_new_run_starts_from_an_earlier_models_weights(trained_run: Path):
         np.testing.assert_array_equal(mine, theirs)
 
 
+def test_a_run_records_the_hash_of_its_start_and_keeps_it_when_resumed(
+    trained_run: Path, tmp_path: Path
+):
+    from hanzi_grader.models.bundle import file_sha256
+    from hanzi_grader.models.training.train import _starting_sha256
+
+    start = tmp_path / "start.keras"
+    start.write_bytes((trained_run / "model.keras").read_bytes())
+    cfg = TrainConfig(run_dir=tmp_path / "run", init_from=start)
+    first = _starting_sha256(cfg)
+    assert first == file_sha256(trained_run / "model.keras")
+    cfg.init_from_sha256 = first
+    cfg.run_dir.mkdir()
+    (cfg.run_dir / "config.json").write_text(cfg.to_json())
+    start.write_bytes(b"a newer bundle shipped here")
+    assert _starting_sha256(TrainConfig(run_dir=cfg.run_dir, init_from=start)) == first
+    assert _starting_sha256(TrainConfig(run_dir=tmp_path / "fresh")) is None
+
+
 def test_a_network_on_a_larger_input_starts_from_the_same_channels(
     trained_run: Path, monkeypatch
 ):
