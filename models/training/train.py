@@ -285,10 +285,8 @@ def _starting_sha256(cfg: TrainConfig) -> str | None:
     from hanzi_grader.models.bundle import file_sha256
 
     earlier = cfg.run_dir / RUN_CONFIG_FILE
-    if earlier.is_file():
-        recorded = json.loads(earlier.read_text()).get("init_from_sha256")
-        if recorded:
-            return recorded
+    if earlier.is_file():  # None for a run begun before hashes were recorded: unknown, not today's
+        return json.loads(earlier.read_text()).get("init_from_sha256")
     start = model_file(cfg.init_from) if cfg.init_from is not None else None
     return file_sha256(start) if start is not None and start.is_file() else None
 
