@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("models.training.cli:train_command", "Train a classifier on synthetic handwriting."),
     "average-weights": ("models.training.cli:average_weights_command",
                         "Average a continuation with the model it started from."),
+    "compare-models": ("models.training.cli:compare_models_command",
+                       "Score models on the calibration writers, to choose one."),
     "calibrate": ("models.training.cli:calibrate_command", "Build templates and thresholds."),
     "calibrate-missing-stroke": ("models.training.cli:calibrate_missing_stroke_command",
                                  "Choose a bundle's thresholds for naming missing strokes."),

@@ -183,6 +183,31 @@ def average_weights_command(run_dir: Path, out_dir: Path, weight: float,
     click.echo(f"averaged model: {path}")
 
 
+@click.command("compare-models")
+@click.argument("models", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--samples", type=click.IntRange(100), default=3000, show_default=True,
+              help="Renders of the calibration writers' characters, the same for every model.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
+def compare_models_command(models: tuple[Path, ...], samples: int,
+                           trajectory_dir: Path | None) -> None:
+    """Top-1/top-5 of MODELS (.keras files, run folders or bundles) on the calibration
+    writers, to choose which to calibrate: e.g. a continuation, its start and their averages.
+
+    The evaluation writers and real-dev stay out of the choice, so they still judge it.
+    """
+    from hanzi_grader.models.training.compare import compare_models, format_scores
+    from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
+
+    try:
+        scores = compare_models(list(models), samples, resolve_trajectory_dir(trajectory_dir))
+    except (HanziError, ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(format_scores(scores))
+
+
 @click.command("calibrate")
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("bundle_dir", type=click.Path(file_okay=False, path_type=Path))
