@@ -55,3 +55,10 @@ def test_the_command_prints_a_table_and_refuses_mixed_sizes(tiny_parts, tmp_path
     result = CliRunner().invoke(cli, ["compare-models", str(ten), str(big), "--samples", "100",
                                       "--trajectories", str(tiny_parts)])
     assert result.exit_code != 0 and "different input sizes" in result.output
+
+
+def test_a_file_that_is_not_a_model_is_named(tiny_parts, tmp_path):
+    (tmp_path / "notes.keras").write_text("not a model")
+    result = CliRunner().invoke(cli, ["compare-models", str(tmp_path / "notes.keras"),
+                                      "--trajectories", str(tiny_parts)])
+    assert result.exit_code != 0 and "notes.keras is not a readable .keras model" in result.output
