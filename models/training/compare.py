@@ -63,11 +63,9 @@ def calibration_writer_renders(n: int, size: int, trajectory_dir: Path, *,
 def compare_models(model_paths: list[Path], n: int, trajectory_dir: Path, *,
                    progress: bool = True) -> list[ModelScore]:
     """Each model's top-1/top-5 on the same ``n`` renders (models of one input size)."""
-    import hanzi_grader.models.melnyk_net  # noqa: F401  registers the custom pooling layer
-    import keras
-    from hanzi_grader.models.training.train import model_file
+    from hanzi_grader.models.training.train import load_model_file
 
-    models = [_load(keras, model_file(path)) for path in model_paths]
+    models = [load_model_file(path) for path in model_paths]
     sizes = {model.input_shape[1] for model in models}
     if len(sizes) != 1:
         raise ValueError(f"the models take different input sizes ({sorted(sizes)}); "
@@ -81,14 +79,6 @@ def compare_models(model_paths: list[Path], n: int, trajectory_dir: Path, *,
         scores.append(ModelScore(Path(path), float(hits[:, 0].mean()),
                                  float(hits.any(axis=1).mean()), hits[:, 0]))
     return scores
-
-
-def _load(keras, path: Path):
-    # Keras says "file not found" of a file that is there but is not a model.
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except (ValueError, OSError):
-        raise ValueError(f"{path} is not a readable .keras model") from None
 
 
 def format_scores(scores: list[ModelScore]) -> str:

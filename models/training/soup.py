@@ -22,10 +22,8 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
     started from (its ``init_from``, or ``start_model`` if it has moved) + ``weight`` x the
     run's ``model.keras``. Returns the file; ``ValueError`` if the run has no finished model,
     or its starting model is missing or not the file it started from."""
-    import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
-    import keras
     from hanzi_grader.models.bundle import MODEL_FILE
-    from hanzi_grader.models.training.train import model_file
+    from hanzi_grader.models.training.train import load_model_file, model_file
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     config_path, trained_path = run_dir / RUN_CONFIG_FILE, run_dir / MODEL_FILE
@@ -41,8 +39,7 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
                          "(--start names where it is now)")
     _check_same_start(start_path, config.get("init_from_sha256"))
     # The starting model is the container: a bundle's model is already the serving form.
-    model = keras.saving.load_model(start_path, compile=False)
-    trained = keras.saving.load_model(trained_path, compile=False)
+    model, trained = load_model_file(start_path), load_model_file(trained_path)
     ours, theirs = model.get_weights(), trained.get_weights()
     if [w.shape for w in ours] != [w.shape for w in theirs]:
         raise ValueError(f"{trained_path} and {start_path} are not the same architecture")

@@ -226,6 +226,18 @@ def model_file(path: Path | str) -> Path:
     return path / MODEL_FILE if path.is_dir() else path
 
 
+def load_model_file(path: Path | str):
+    """The Keras model ``path`` names (``model_file``); ``ValueError`` naming the file if it
+    is not a readable model (Keras calls such a file "not found")."""
+    import hanzi_grader.models.melnyk_net  # noqa: F401  registers GlobalWeightedAveragePooling2D
+
+    path = model_file(path)
+    try:
+        return _keras().saving.load_model(path, compile=False)
+    except (OSError, ValueError):
+        raise ValueError(f"{path} is not a readable .keras model") from None
+
+
 def resized_pooling_weights(kernel, size: tuple[int, int]):
     """GWAP weights (height, width, channels) resized to a ``size`` feature map and scaled by
     the ratio of the two maps' areas: GWAP sums over positions, so their sum per channel (and
