@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("models.training.cli:calibrate_command", "Build templates and thresholds."),
     "calibrate-missing-stroke": ("models.training.cli:calibrate_missing_stroke_command",
                                  "Choose a bundle's thresholds for naming missing strokes."),
+    "quantize": ("models.training.cli:quantize_command",
+                 "Add an int8 copy of a bundle's network (2x on CPUs)."),
     "evaluate": ("models.training.cli:evaluate_command", "Measure accuracy and verifier rates."),
     "worker": ("worker.cli:worker", "Start a batching recognition worker."),
     "webhook-worker": ("worker.cli:webhook_worker", "Deliver the HTTP API's webhooks."),

@@ -75,9 +75,10 @@ class Settings(BaseSettings):
     database_url: str | None = None  # postgresql+psycopg2://...; None: a SQLite file
 
     # The forward pass (hanzi_grader.models.runtime): auto is OpenVINO on a CPU, TensorFlow on
-    # a GPU; bf16 is OpenVINO's bfloat16, about 4x faster on CPUs with AMX or AVX-512 BF16.
+    # a GPU; bf16 is OpenVINO's bfloat16, about 4x faster on CPUs with AMX or AVX-512 BF16;
+    # int8 the bundle's quantized network (`hanzi quantize`), about 2x on any CPU.
     runtime: Literal["auto", "tensorflow", "openvino"] = "auto"
-    inference_precision: Literal["f32", "bf16"] = "f32"
+    inference_precision: Literal["f32", "bf16", "int8"] = "f32"
 
     max_image_bytes: int = 8 * 1024 * 1024
     max_image_pixels: int = 40_000_000

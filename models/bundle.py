@@ -8,7 +8,10 @@
   bundles made before stroke templates lack these three and verify without them;
 - ``manifest.json``: architecture, input size, class count and class-list hash, verifier
   thresholds, version, whether the weights are trained, sha256 of the other two files, when it
-  was made, training notes and the evaluation figures it was shipped with.
+  was made, training notes and the evaluation figures it was shipped with;
+- optionally ``model-int8.xml`` and ``.bin``: the network quantized to int8 for OpenVINO
+  (``hanzi quantize``), with their sha256 and that of the ``model.keras`` they were made from
+  in the manifest's ``int8``; served only with ``HANZI_INFERENCE_PRECISION=int8``.
 
 ``load_bundle`` refuses anything that does not match with ``ModelUnavailable`` naming the file.
 """
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.keras"
 TEMPLATES_FILE = "templates.npz"
 MANIFEST_FILE = "manifest.json"
+INT8_MODEL_FILE = "model-int8.xml"
+INT8_WEIGHTS_FILE = "model-int8.bin"
 BUNDLE_FORMAT = 1
 KAI_FONT = Path("/usr/share/fonts/truetype/arphic/ukai.ttc")
 
@@ -62,6 +67,7 @@ class Manifest:
     created: str
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    int8: dict[str, Any] = field(default_factory=dict)  # models.training.quantize's record
     format: int = BUNDLE_FORMAT
 
     @property
@@ -77,7 +83,7 @@ class Manifest:
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         """Parse a manifest; ``ValueError`` naming missing fields or bad values."""
         names = set(cls.__dataclass_fields__)
-        required = names - {"training", "evaluation", "format"}
+        required = names - {"training", "evaluation", "int8", "format"}
         missing = sorted(required - set(data))
         if missing:
             raise ValueError(f"missing fields {', '.join(missing)}")
@@ -100,6 +106,24 @@ class Bundle:
     )
     # (n, embedding_dim) unit vectors of characters outside the 3755; (0, dim) in older bundles
     outside_templates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+    def int8_model(self) -> Path:
+        """The quantized network's .xml, checked against the manifest; ``ModelUnavailable``
+        saying how to make one when the bundle has none or it is stale."""
+        record = self.manifest.int8
+        if not record:
+            raise ModelUnavailable(
+                f"model bundle {self.path} has no int8 network: make one with `hanzi quantize "
+                f"{self.path}`, or serve it in f32 (unset HANZI_INFERENCE_PRECISION)"
+            )
+        if record.get("model_sha256") != self.manifest.model_sha256:
+            raise ModelUnavailable(
+                f"the int8 network in {self.path} was made from another {MODEL_FILE}: "
+                f"run `hanzi quantize {self.path}` again"
+            )
+        _check_sha(self.path / INT8_MODEL_FILE, record.get("xml_sha256", ""))
+        _check_sha(self.path / INT8_WEIGHTS_FILE, record.get("bin_sha256", ""))
+        return self.path / INT8_MODEL_FILE
 
 
 def file_sha256(path: Path) -> str:

@@ -39,9 +39,11 @@ class Recognizer:
         self.max_pixels = max_pixels
         settings = get_settings()
         self.runtime = runtime_name(settings.runtime, settings.inference_precision)
+        int8 = settings.inference_precision == "int8" and self.runtime.startswith("openvino")
         self._forward = build_forward(
             embedding_model(bundle.model), bundle.manifest.input_size,
             runtime=settings.runtime, precision=settings.inference_precision,
+            int8_model=bundle.int8_model() if int8 else None,
         )
         self._features = None  # built on the first ``cam`` call
         self._gap_templates: tuple[tf.Tensor, tf.Tensor] | None = None  # first outside_gaps

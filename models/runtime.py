@@ -4,8 +4,11 @@ Both run the same Keras network (the bundle's ``model.keras``). On a CPU, OpenVI
 faster: about 1.2x in float32, with the same results to 1e-5; and on CPUs with AMX or AVX-512
 BF16, in bfloat16 (``HANZI_INFERENCE_PRECISION=bf16``), about 4x, at the cost of about one
 top-1 answer in 250 changing between near-equal candidates (the verifier's thresholds were
-chosen in float32). On a GPU, TensorFlow. Keras exports the network to OpenVINO's format
-(``model.export(format="openvino")``, 2-3 seconds at load); nothing is cached on disk.
+chosen in float32). In int8 (``HANZI_INFERENCE_PRECISION=int8``), the bundle's own quantized
+copy of the network (``hanzi quantize``, ``models.training.quantize``): about 2x on any CPU,
+at about half a point of top-1 on real writers. On a GPU, TensorFlow. Otherwise Keras exports
+the network to OpenVINO's format (``model.export(format="openvino")``, 2-3 seconds at load);
+nothing is cached on disk.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from hanzi_grader.settings import nvidia_gpu_visible
 logger = logging.getLogger(__name__)
 
 Runtime = Literal["auto", "tensorflow", "openvino"]
-Precision = Literal["f32", "bf16"]
+Precision = Literal["f32", "bf16", "int8"]
 Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -65,16 +68,21 @@ def tensorflow_forward(model: keras.Model, input_size: int) -> Forward:
 
 def openvino_forward(model: keras.Model, precision: Precision = "f32") -> Forward:
     """``model`` exported to OpenVINO and compiled for this CPU; same outputs, as NumPy."""
-    import openvino as ov
-
     with tempfile.TemporaryDirectory(prefix="hanzi-openvino-") as folder:
         path = Path(folder) / "model.xml"
         model.export(str(path), format="openvino", verbose=False)
-        compiled = ov.Core().compile_model(
-            path, "CPU",
-            # LATENCY: one stream on every core, as a worker runs one batch at a time.
-            {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"},
-        )
+        return compiled_forward(path, precision)
+
+
+def compiled_forward(path: Path, precision: Precision = "f32") -> Forward:
+    """The OpenVINO model at ``path`` (an .xml beside its .bin) compiled for this CPU; int8
+    models carry their own precision."""
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "LATENCY"}  # one stream on every core: one batch at a time
+    if precision != "int8":
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = ov.Core().compile_model(path, "CPU", config)
     request = compiled.create_infer_request()
     outputs = compiled.outputs
 
@@ -94,11 +102,20 @@ def runtime_name(runtime: Runtime = "auto", precision: Precision = "f32") -> str
 
 
 def build_forward(
-    model: keras.Model, input_size: int, runtime: Runtime = "auto", precision: Precision = "f32"
+    model: keras.Model,
+    input_size: int,
+    runtime: Runtime = "auto",
+    precision: Precision = "f32",
+    int8_model: Path | None = None,
 ) -> Forward:
-    """The forward pass of ``model`` on the chosen runtime (see the module docstring)."""
+    """The forward pass of ``model`` on the chosen runtime (see the module docstring);
+    ``int8_model`` is the quantized copy's .xml, which int8 on OpenVINO needs."""
     chosen = resolve_runtime(runtime)
     logger.info("forward pass on %s", runtime_name(chosen, precision))
-    if chosen == "openvino":
-        return openvino_forward(model, precision)
-    return tensorflow_forward(model, input_size)
+    if chosen == "tensorflow":
+        return tensorflow_forward(model, input_size)
+    if precision == "int8":
+        if int8_model is None:
+            raise ValueError("int8 needs the quantized model (int8_model)")
+        return compiled_forward(int8_model, "int8")
+    return openvino_forward(model, precision)

@@ -283,6 +283,37 @@ def calibrate_command(model_file: Path, bundle_dir: Path, arch: str, version: st
     click.echo(f"wrote bundle {path}")
 
 
+@click.command("quantize")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--samples", type=click.IntRange(16), default=1000, show_default=True,
+              help="Renders of the training mix on which the int8 ranges are measured.")
+@click.option("--real-fraction", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Share of those renders drawn from the training writers' trajectories; "
+                   "0: all synthetic.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
+def quantize_command(bundle_dir: Path, samples: int, real_fraction: float,
+                     trajectory_dir: Path | None) -> None:
+    """Add an int8 copy of BUNDLE_DIR's network for OpenVINO (about 2x on a CPU), served with
+    HANZI_INFERENCE_PRECISION=int8; rewrites the manifest, leaves the rest as it was."""
+    import json
+
+    from hanzi_grader.models.training.quantize import quantize_bundle
+    from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
+
+    try:
+        if real_fraction:
+            trajectory_dir = resolve_trajectory_dir(trajectory_dir)
+        record = quantize_bundle(bundle_dir, samples=samples, real_fraction=real_fraction,
+                                 trajectory_dir=trajectory_dir)
+    except (HanziError, ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(record, indent=2))
+    click.echo(f"int8 network written to {bundle_dir}; its top-1 agrees with float32's on "
+               f"{record['top1_agreement']:.1%} of held-out renders")
+
+
 @click.command("calibrate-missing-stroke")
 @click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--cases", type=click.IntRange(20), default=_calibration("missing_stroke_cases"),
