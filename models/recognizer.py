@@ -122,7 +122,8 @@ class Recognizer:
         known, outside = self._gap_templates
         embeddings = tf.constant(embeddings, dtype=tf.float32)
         gaps = (tf.reduce_max(tf.matmul(embeddings, outside), axis=1)
-                - tf.reduce_max(tf.matmul(embeddings, known), axis=1))
+                - self.manifest.thresholds.known_share
+                * tf.reduce_max(tf.matmul(embeddings, known), axis=1))
         return gaps.numpy()
 
     def _one(

@@ -22,7 +22,9 @@ gates:
 Is it a known character at all? The classify answer's Unknown flag. With templates of the
 characters outside the 3755 in the bundle (beyond HSK1 v5), the *Unknown score* is
 ``P(Unknown) * exp(outside_weight * outside gap)``, the outside gap being how much nearer the
-sample lies to the nearest out-of-set character's template than to the nearest known one's:
+sample lies to the nearest out-of-set character's template than to the nearest known one's
+(the latter's similarity counted at ``known_share``, a part of it, where calibration found
+that flags more out-of-set input: a sample near no template at all is not a known one either):
 the Unknown class alone, trained on few renders of each of ~5800 other characters, let a third
 of them pass as known ones; their own templates catch most of those.
 
@@ -64,15 +66,20 @@ def build_templates(
 
 
 def outside_gaps(
-    embeddings: np.ndarray, templates: np.ndarray, outside_templates: np.ndarray
+    embeddings: np.ndarray,
+    templates: np.ndarray,
+    outside_templates: np.ndarray,
+    known_share: float = 1.0,
 ) -> np.ndarray:
     """How much nearer each (unit) embedding lies to the nearest template of a character
-    outside the set than to the nearest known class's template (zeros without the former)."""
+    outside the set than to the nearest known class's template, whose similarity counts at
+    ``known_share`` (zeros without outside templates)."""
     embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
     if not len(outside_templates):
         return np.zeros(len(embeddings), dtype=np.float32)
     known = (embeddings @ templates.T).max(axis=1)
-    return ((embeddings @ outside_templates.T).max(axis=1) - known).astype(np.float32)
+    outside = (embeddings @ outside_templates.T).max(axis=1)
+    return (outside - known_share * known).astype(np.float32)
 
 
 def similarities(embeddings: np.ndarray, templates: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -187,6 +194,8 @@ class Thresholds:
     - ``outside_weight``: the weight of the outside gap in the Unknown score; above 0 the score
       alone decides, as calibrated (absent in older manifests and in bundles without
       out-of-set templates: 0).
+    - ``known_share``: the share of the nearest known template's similarity that the outside
+      gap subtracts (absent in older manifests: 1, the plain difference).
     - ``wrong_confidence``: the probability another class needs to "clearly win".
     - ``class_weight``: how much the classifier's log P(target) adds to the similarity in the
       match score (absent in older manifests: 0).
@@ -208,6 +217,7 @@ class Thresholds:
     stroke_threshold: float = 0.0  # the completeness score a correct rendering reaches
     unknown_probability: float = 1.0  # Unknown score that flags input even when it does not win
     outside_weight: float = 0.0  # weight of the outside gap in the Unknown score
+    known_share: float = 1.0  # share of the nearest known similarity in the outside gap
     missing_stroke_sharpness: float = MISSING_STROKE_SHARPNESS
     missing_stroke_confidence: float = MISSING_STROKE_CONFIDENCE
 

@@ -6,12 +6,13 @@ Thresholds, in the order they are chosen:
 1. ``accept_similarity``: the lowest similarity at which at most ``false_accept`` of wrong
    characters (random and look-alike) and at most ``incomplete_false_accept`` of
    one-stroke-missing renders are accepted.
-2. ``outside_weight``, ``unknown_probability`` and ``unknown_confidence``: the Unknown score
-   at or over which, and the top known probability under which, input counts as "not a known
-   character": no more than ``max_correct_unknown`` of correct renders are called Unknown,
-   the Unknown score taking that allowance first (see ``choose_unknown_thresholds``). The
-   correct renders of a second set in the harsher stress regime share the allowance: real
-   writing lies further from the training renders than the calibration set does.
+2. ``outside_weight``, ``known_share``, ``unknown_probability`` and ``unknown_confidence``: the
+   Unknown score at or over which, and the top known probability under which, input counts as
+   "not a known character": no more than ``max_correct_unknown`` of correct renders are
+   called Unknown, the Unknown score taking that allowance first (see
+   ``choose_unknown_thresholds``). The correct renders of a second set in the harsher stress
+   regime share the allowance: real writing lies further from the training renders than the
+   calibration set does.
 3. ``wrong_similarity``: between the wrong characters' and the incomplete renders'
    similarities, where both are misfiled equally often (so a missing stroke reads as
    ``incomplete_or_unclear``, another character as ``wrong_character``).
@@ -84,8 +85,10 @@ STRESS_CALIBRATION_SEED = 900_006
 # the cosine alone.
 CLASS_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 STROKE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0)
-# Candidate weights of the outside gap in the Unknown score.
+# Candidate weights of the outside gap in the Unknown score, and shares of the nearest known
+# template's similarity in the gap (1: the plain difference, first on a tie).
 OUTSIDE_WEIGHTS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+KNOWN_SHARES = (1.0, 0.75, 0.5, 0.25, 0.0)
 # Classes rendered per round of stroke templates: bounds memory, keeps both cores busy.
 STROKE_CHUNK = 64
 
@@ -266,10 +269,10 @@ def choose_thresholds(
         )
         unknown_correct = np.concatenate([correct, stress_cases.where("correct")])
         unknown = np.concatenate([unknown, np.zeros(len(stress_cases), dtype=bool)])
-    gaps = (gaps_of(unknown_outputs, templates, outside)
-            if outside is not None and len(outside) else None)
-    unknown_probability, unknown_confidence, outside_weight = choose_unknown_thresholds(
-        unknown_outputs, unknown_correct, unknown, cfg, gaps
+    gaps = ({share: gaps_of(unknown_outputs, templates, outside, share)
+             for share in KNOWN_SHARES} if outside is not None and len(outside) else None)
+    unknown_probability, unknown_confidence, outside_weight, known_share = (
+        choose_unknown_thresholds(unknown_outputs, unknown_correct, unknown, cfg, gaps)
     )
     return Thresholds(
         accept_similarity=accept,
@@ -281,6 +284,7 @@ def choose_thresholds(
         stroke_threshold=float(complete),
         unknown_probability=unknown_probability,
         outside_weight=outside_weight,
+        known_share=known_share,
     )
 
 
@@ -289,28 +293,33 @@ def choose_unknown_thresholds(
     correct: np.ndarray,
     unknown: np.ndarray,
     cfg: CalibrationConfig,
-    gaps: np.ndarray | None = None,
-) -> tuple[float, float, float]:
-    """``(unknown_probability, unknown_confidence, outside_weight)``: step 2 of this module's
-    docstring.
+    gaps: dict[float, np.ndarray] | None = None,
+) -> tuple[float, float, float, float]:
+    """``(unknown_probability, unknown_confidence, outside_weight, known_share)``: step 2 of
+    this module's docstring.
 
     The ``max_correct_unknown`` allowance of correct renders goes to the Unknown score first:
-    with outside ``gaps``, the ``OUTSIDE_WEIGHTS`` weight whose score flags the most out-of-set
-    input within it; without, P(Unknown) alone, after the correct renders the Unknown class
-    wins outright (flagged whatever the thresholds). Only what is left goes to the top known
-    probability, kept no higher than flagging ``1 - false_accept`` of the out-of-set input
-    needs. That order because the confidence threshold does not carry over to real writing,
-    which is less confident than any synthetic render: spent on it, the allowance flagged a
-    quarter of real-dev's characters Unknown (P(Unknown) first: 12 %).
+    with outside ``gaps`` (by known share), the ``OUTSIDE_WEIGHTS`` weight and share whose
+    score flags the most out-of-set input within it; without, P(Unknown) alone, after the
+    correct renders the Unknown class wins outright (flagged whatever the thresholds). Only
+    what is left goes to the top known probability, kept no higher than flagging
+    ``1 - false_accept`` of the out-of-set input needs. That order because the confidence
+    threshold does not carry over to real writing, which is less confident than any
+    synthetic render: spent on it, the allowance flagged a quarter of real-dev's characters
+    Unknown (P(Unknown) first: 12 %). A known share under 1 counts a sample near no template
+    at all towards Unknown: on the step-11 network it chose 0.25, and the evaluation writers'
+    out-of-set input called Unknown rose from 88.2 to 89.8 %, with fewer of their correct
+    characters flagged (2.0 against 2.2 %) and of real-dev's (0.5 against 0.8 %).
     """
     top_known = outputs.probabilities[:, :LEVEL1_COUNT].max(axis=1).astype(np.float64)
     allowance = int(np.floor(cfg.max_correct_unknown * correct.sum()))
 
-    def score_threshold(weight: float) -> tuple[float, np.ndarray]:
-        """(threshold, flagged) of the Unknown score at ``weight``; at 0 the Unknown class
-        winning outright flags input whatever the threshold, and spends allowance first."""
+    def score_threshold(share: float, weight: float) -> tuple[float, np.ndarray]:
+        """(threshold, flagged) of the Unknown score at ``weight`` and ``share``; at weight 0
+        the Unknown class winning outright flags input whatever the threshold, and spends
+        allowance first."""
         wins = knownness(outputs) == 0 if not weight else np.zeros(len(correct), dtype=bool)
-        scores = unknown_scores(outputs.probabilities, gaps if weight else 0.0, weight,
+        scores = unknown_scores(outputs.probabilities, gaps[share] if weight else 0.0, weight,
                                 UNKNOWN_INDEX)
         left = max(allowance - int(wins[correct].sum()), 0)
         threshold = max(threshold_allowing(scores[correct & ~wins], left), 0.0)
@@ -318,10 +327,12 @@ def choose_unknown_thresholds(
             threshold = min(threshold, 1.0)  # a probability
         return threshold, wins | (scores >= threshold)
 
-    weights = OUTSIDE_WEIGHTS if gaps is not None else (0.0,)
-    points = {weight: score_threshold(weight) for weight in weights}
-    weight = max(weights, key=lambda w: (points[w][1][unknown].mean(), -w))
-    probability, flagged = points[weight]
+    pairs = ([(share, weight) for share in gaps for weight in OUTSIDE_WEIGHTS]
+             if gaps else [(1.0, 0.0)])
+    points = {pair: score_threshold(*pair) for pair in pairs}
+    share, weight = max(pairs, key=lambda pair: (points[pair][1][unknown].mean(), pair[0],
+                                                 -pair[1]))
+    probability, flagged = points[share, weight]
     left = max(allowance - int(flagged[correct].sum()), 0)
     confidence = min(max(-threshold_allowing(-top_known[correct & ~flagged], left), 0.0), 1.0)
     rest = np.sort(top_known[unknown & ~flagged])
@@ -330,7 +341,7 @@ def choose_unknown_thresholds(
         confidence = 0.0
     elif needed <= rest.size:
         confidence = min(confidence, float(np.nextafter(rest[needed - 1], np.inf)))
-    return float(probability), float(confidence), float(weight)
+    return float(probability), float(confidence), float(weight), float(share)
 
 
 def equal_error_threshold(high: np.ndarray, low: np.ndarray) -> float:

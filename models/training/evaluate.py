@@ -176,7 +176,7 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
         subset = Outputs(outputs.probabilities[known], outputs.embeddings[known])
         own = labels_array[known]
         others = _other_targets(own, np.random.default_rng(EVALUATION_SEED))
-        gaps = gaps_of(subset, templates, outside)
+        gaps = gaps_of(subset, templates, outside, thresholds.known_share)
         accepted = verdicts(subset, templates, own, thresholds, strokes, gaps) == "correct"
         rejected = verdicts(subset, templates, others, thresholds, strokes, gaps) != "correct"
         result["verifier_accept_correct"] = round(float(accepted.mean()), 4)
@@ -186,9 +186,9 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
         )
     if (~known).any():
         subset = Outputs(outputs.probabilities[~known], outputs.embeddings[~known])
+        gaps = gaps_of(subset, templates, outside, thresholds.known_share)
         result["unknown_flagged_out_of_set"] = round(
-            float(unknown_flags(subset, thresholds, gaps_of(subset, templates, outside)).mean()),
-            4
+            float(unknown_flags(subset, thresholds, gaps).mean()), 4
         )
     return result
 

@@ -171,7 +171,7 @@ def missing_stroke_rates(
 ) -> dict[str, float | int]:
     """The figures of this module's docstring for ``cases`` under ``thresholds``."""
     found = verdicts(outputs, templates, cases.targets, thresholds, strokes,
-                     gaps_of(outputs, templates, outside))
+                     gaps_of(outputs, templates, outside, thresholds.known_share))
     incomplete = found == str(Verdict.INCOMPLETE_OR_UNCLEAR)
     index, _ = guesses(outputs, cases.targets, strokes, thresholds)
     sims = similarities(outputs, templates, cases.targets)
@@ -206,7 +206,7 @@ def _naming_inputs(
     stroke; each case's stroke-template scores; whether the nearest is the one missing)."""
     sure = dataclasses.replace(thresholds, missing_stroke_confidence=0.0)
     found = verdicts(outputs, templates, cases.targets, thresholds, strokes,
-                     gaps_of(outputs, templates, outside))
+                     gaps_of(outputs, templates, outside, thresholds.known_share))
     sims = similarities(outputs, templates, cases.targets)
     eligible = np.array([
         name_missing_stroke(verdict=verdict, embedding=embedding, target_index=int(target),

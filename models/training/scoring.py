@@ -85,11 +85,16 @@ def knownness(outputs: Outputs) -> np.ndarray:
 
 
 def gaps_of(
-    outputs: Outputs, templates: np.ndarray, outside: np.ndarray | None
+    outputs: Outputs,
+    templates: np.ndarray,
+    outside: np.ndarray | None,
+    known_share: float = 1.0,
 ) -> np.ndarray:
-    """Each image's outside gap (zeros without out-of-set templates)."""
+    """Each image's outside gap (zeros without out-of-set templates); ``known_share`` as in
+    ``models.verifier.outside_gaps``, the manifest's."""
     return outside_gaps(outputs.embeddings, templates,
-                        outside if outside is not None else np.zeros((0, 1), np.float32))
+                        outside if outside is not None else np.zeros((0, 1), np.float32),
+                        known_share)
 
 
 def verdicts(
@@ -141,7 +146,7 @@ def verifier_rates(
     outside: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """The verifier's rates on labelled cases: what the must-show goals are stated in."""
-    gaps = gaps_of(outputs, templates, outside)
+    gaps = gaps_of(outputs, templates, outside, thresholds.known_share)
     found = verdicts(outputs, templates, cases.targets, thresholds, strokes, gaps)
     flags = unknown_flags(outputs, thresholds, gaps)
     accepted = found == str(Verdict.CORRECT)

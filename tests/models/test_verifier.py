@@ -116,6 +116,13 @@ def test_outside_gap_is_how_much_nearer_the_nearest_out_of_set_template_lies():
     np.testing.assert_allclose(gaps, [(0.5 - 1.0) / np.sqrt(1.25), (1.0 - 0.2) / np.sqrt(1.04)],
                                rtol=1e-5)
     assert outside_gaps(embeddings, templates, outside[:0]).tolist() == [0.0, 0.0]
+    # A share of the known similarity: a sample near no template at all leans to Unknown.
+    halved = outside_gaps(embeddings, templates, outside, known_share=0.5)
+    np.testing.assert_allclose(halved, [(0.5 - 0.5) / np.sqrt(1.25), (1.0 - 0.1) / np.sqrt(1.04)],
+                               rtol=1e-5, atol=1e-6)
+    assert Thresholds.from_dict({**THRESHOLDS.to_dict(), "known_share": 0.5}).known_share == 0.5
+    older = {k: v for k, v in THRESHOLDS.to_dict().items() if k != "known_share"}
+    assert Thresholds.from_dict(older).known_share == 1.0  # older manifests: the plain gap
 
 
 def test_with_an_outside_weight_the_unknown_score_alone_flags_input():

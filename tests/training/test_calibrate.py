@@ -156,6 +156,38 @@ def test_calibration_flags_unknowns_by_their_outside_gap_where_the_classifier_ca
     assert rates["correct_flagged_unknown"] <= 0.03
 
 
+def test_calibration_weighs_the_known_similarity_in_the_gap_where_that_flags_more(monkeypatch):
+    """Out-of-set input and correct renders that the plain outside gap cannot tell apart: both
+    spread along the same line in (nearest known, nearest outside) similarity, the out-of-set
+    input 0.1 higher on it. Counting half the known similarity separates them."""
+    from hanzi_grader.models.training import calibrate
+
+    rng = np.random.default_rng(7)
+    cases, outputs, templates = _constructed(rng)
+    correct, unknown = cases.where("correct"), cases.where("unknown")
+    p, e = outputs.probabilities, outputs.embeddings
+    for kind, offset in ((correct, -0.05), (unknown, 0.05)):
+        known = rng.uniform(0.0, 0.8, kind.sum()).astype(np.float32)
+        outside = 0.5 * known + offset
+        e[kind] = 0.0
+        e[kind, 0], e[kind, 2] = known, outside  # the known templates lie along e0
+        e[kind, 3] = np.sqrt(1 - known**2 - outside**2)
+        p[kind] = 1e-6
+        p[kind, 1], p[kind, UNKNOWN_INDEX] = rng.uniform(0.3, 1.0, kind.sum()), 0.1
+    outside_templates = np.eye(DIM, dtype=np.float32)[2:3]
+    cfg = CalibrationConfig(max_correct_unknown=0.03)
+
+    thresholds = choose_thresholds(cases, outputs, templates, cfg, outside=outside_templates)
+    rates = verifier_rates(cases, outputs, templates, thresholds, outside=outside_templates)
+    monkeypatch.setattr(calibrate, "KNOWN_SHARES", (1.0,))
+    plain = choose_thresholds(cases, outputs, templates, cfg, outside=outside_templates)
+    plain_rates = verifier_rates(cases, outputs, templates, plain, outside=outside_templates)
+
+    assert thresholds.known_share == 0.5 and plain.known_share == 1.0
+    assert rates["unknown_flagged"] >= 0.95 > 0.8 > plain_rates["unknown_flagged"]
+    assert rates["correct_flagged_unknown"] <= 0.03
+
+
 def test_stroke_template_jobs_give_the_shared_reference_its_own_count_of_renders(stroke_data):
     from hanzi_grader.models.charset import index_of
     from hanzi_grader.models.training.calibrate import _stroke_jobs

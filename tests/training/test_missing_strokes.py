@@ -152,6 +152,7 @@ def test_an_existing_bundle_gets_its_naming_thresholds_and_still_loads(
 
     from click.testing import CliRunner
     from hanzi_grader.models.bundle import load_bundle
+    from hanzi_grader.models.verifier import Thresholds
 
     from hanzi_grader.cli import cli
     from hanzi_grader.settings import SHIPPED_MODEL_DIR
@@ -174,7 +175,8 @@ def test_an_existing_bundle_gets_its_naming_thresholds_and_still_loads(
     assert after["evaluation"]["calibration"]["missing_stroke"]["synthetic"]["cases"] == 30
     for key in ("model_sha256", "templates_sha256", "version", "created"):
         assert after[key] == before[key]
-    assert {k: v for k, v in after["thresholds"].items() if not k.startswith("missing_")} == (
-        before["thresholds"])
+    unchanged = {k: v for k, v in after["thresholds"].items() if not k.startswith("missing_")}
+    newer = {k: getattr(Thresholds, k) for k in unchanged.keys() - before["thresholds"].keys()}
+    assert unchanged == {**newer, **before["thresholds"]}  # fields it lacked: their defaults
     assert load_bundle(bundle).manifest.thresholds.missing_stroke_confidence == (
         after["thresholds"]["missing_stroke_confidence"])
