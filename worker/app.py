@@ -143,12 +143,15 @@ def _prepare_pool_process(**_kwargs) -> None:
     from hanzi_grader.worker.grading import load_recognizer
 
     from hanzi_grader.database import forget_engines
+    from hanzi_grader.errors import ModelUnavailable
 
     forget_engines()
     _one_gpu_per_process()
     _serve_metrics()
     try:
         load_recognizer()
+    except ModelUnavailable as error:  # a setting to fix, not a bug: the message says which
+        logger.error("could not load the model at start-up: %s", error)
     except Exception:  # the first batch tries again and reports the error on each job
         logger.exception("could not load the model at start-up")
 
