@@ -21,7 +21,7 @@ from hanzi_grader.models.melnyk_net import embedding_model
 from hanzi_grader.models.missing_stroke import name_missing_stroke
 from hanzi_grader.models.preprocessing import ImageSource, load_image, preprocess
 from hanzi_grader.models.results import Candidate, Recognition
-from hanzi_grader.models.runtime import build_forward, runtime_name
+from hanzi_grader.models.runtime import build_forward, resolve_runtime, runtime_name
 from hanzi_grader.models.verifier import decide_verdict, is_unknown, l2_normalize
 from PIL import Image
 
@@ -39,7 +39,8 @@ class Recognizer:
         self.max_pixels = max_pixels
         settings = get_settings()
         self.runtime = runtime_name(settings.runtime, settings.inference_precision)
-        int8 = settings.inference_precision == "int8" and self.runtime.startswith("openvino")
+        int8 = (settings.inference_precision == "int8"
+                and resolve_runtime(settings.runtime) == "openvino")
         self._forward = build_forward(
             embedding_model(bundle.model), bundle.manifest.input_size,
             runtime=settings.runtime, precision=settings.inference_precision,

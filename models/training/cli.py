@@ -300,11 +300,8 @@ def quantize_command(bundle_dir: Path, samples: int, real_fraction: float,
     import json
 
     from hanzi_grader.models.training.quantize import quantize_bundle
-    from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
 
     try:
-        if real_fraction:
-            trajectory_dir = resolve_trajectory_dir(trajectory_dir)
         record = quantize_bundle(bundle_dir, samples=samples, real_fraction=real_fraction,
                                  trajectory_dir=trajectory_dir)
     except (HanziError, ValueError, OSError) as error:

@@ -48,7 +48,8 @@ class QuantizationUnavailable(HanziError):
 def renders(n: int, size: int, seed: int, *, heldout: bool, real_fraction: float,
             trajectory_dir: Path | None, desc: str) -> np.ndarray:
     """``n`` preprocessed samples of the training mix (training writers, synthetic
-    handwriting, fonts and the Unknown class), reproducible from ``seed``."""
+    handwriting, fonts and the Unknown class), reproducible from ``seed``: what
+    ``SampleGenerator.batch`` draws, with a progress bar over the seconds they take."""
     from hanzi_grader.models.training.samples import SampleGenerator
 
     generator = SampleGenerator(seed=seed, size=size, heldout=heldout,
@@ -74,7 +75,6 @@ def quantize_network(xml: Path, inputs: np.ndarray) -> Any:
     import openvino as ov
 
     nncf = _nncf()
-
     dataset = nncf.Dataset([inputs[i : i + 1] for i in range(len(inputs))])
     return nncf.quantize(ov.Core().read_model(xml), dataset, subset_size=len(inputs),
                          fast_bias_correction=False)
@@ -91,8 +91,11 @@ def quantize_bundle(
     record (``top1_agreement``: the share of held-out renders on which int8 and float32 give
     the same top-1 answer)."""
     import openvino as ov
+    from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
 
-    _nncf()  # before minutes of rendering, not after
+    _nncf()  # before rendering and exporting, not after
+    if real_fraction:
+        trajectory_dir = resolve_trajectory_dir(trajectory_dir)
     bundle = load_bundle(bundle_dir)
     size = bundle.manifest.input_size
     network = embedding_model(bundle.model)
