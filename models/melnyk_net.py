@@ -28,12 +28,19 @@ PREDICTIONS_LAYER = "predictions"
 
 @dataclass(frozen=True)
 class Architecture:
-    """One entry of the registry: the input side in pixels and the width multiplier."""
+    """One entry of the registry: the input side in pixels and the width multiplier (of every
+    block, or of each block in turn when ``block_widths`` is given)."""
 
     name: str
     input_size: int
     width: float
     description: str
+    block_widths: tuple[float, ...] | None = None
+
+    def filters(self, block: int) -> tuple[int, ...]:
+        """The number of filters of each convolution of ``block`` (counted from 1)."""
+        width = self.block_widths[block - 1] if self.block_widths else self.width
+        return tuple(max(1, round(f * width)) for f in BLOCKS[block - 1])
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -42,6 +49,9 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("melnyk-net", 96, 1.0, "the published network, 6.5 M parameters"),
         Architecture("melnyk-compact-96", 96, 0.5, "half the channels on the paper's 96x96 input"),
         Architecture("melnyk-compact-64", 64, 0.5, "half the channels on 64x64 input"),
+        Architecture("melnyk-compact-64-wide5", 64, 0.5,
+                     "melnyk-compact-64 with the paper's full block 5 (a 448-wide embedding)",
+                     block_widths=(0.5, 0.5, 0.5, 0.5, 1.0)),
         Architecture("melnyk-compact-48", 48, 0.5, "half the channels on 48x48 input"),
         Architecture("melnyk-tiny-32", 32, 0.125, "for tests and smoke training only"),
     )
@@ -100,9 +110,9 @@ def build_model(arch: str, num_classes: int) -> keras.Model:
     spec = get_architecture(arch)
     inputs = keras.Input((spec.input_size, spec.input_size, 1), name="image")
     x = inputs
-    for block, filters_list in enumerate(BLOCKS, start=1):
-        for index, filters in enumerate(filters_list, start=1):
-            x = _conv_bn_relu(x, max(1, round(filters * spec.width)), block, index)
+    for block in range(1, len(BLOCKS) + 1):
+        for index, filters in enumerate(spec.filters(block), start=1):
+            x = _conv_bn_relu(x, filters, block, index)
         if block < len(BLOCKS):
             x = layers.AveragePooling2D(3, strides=2, padding="same", name=f"block{block}_pool")(x)
     x = GlobalWeightedAveragePooling2D(name=EMBEDDING_LAYER)(x)

@@ -48,6 +48,10 @@ class TrainConfig:
     # Share of samples drawn small and enlarged, as small scanned cells are at a large input.
     small_render_fraction: float = 0.0
     mixed_precision: bool = False
+    # Compile the training step with XLA (Keras leaves it off on CPUs).
+    xla: bool = True
+    # Blocks 1..N keep their starting weights (with init_from): a step costs about half.
+    frozen_blocks: int = 0
     # A .keras model (or a bundle directory) of the same architecture to start from, so a
     # new machine, which has none of an earlier run's checkpoints, can continue its training.
     init_from: Path | None = None

@@ -138,6 +138,8 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
             log.warning("--mixed-precision on a CPU without bfloat16 units (no avx512_bf16 "
                            "or amx_bf16) emulates it: about 6x slower than float32 here")
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    if cfg.frozen_blocks and cfg.init_from is None:
+        raise ValueError("--freeze-blocks keeps the starting weights: give --init-from too")
     input_size = ARCHITECTURES[cfg.arch].input_size
     if cfg.input_size not in (None, input_size):
         raise ValueError(
@@ -156,11 +158,14 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.arch, num_classes=NUM_OUTPUTS)
     if cfg.init_from is not None:
-        load_initial_weights(model, cfg.init_from)
+        load_initial_weights(model, cfg.init_from, seed=cfg.seed)
+    freeze_blocks(model, cfg.frozen_blocks)
     model.compile(
         optimizer=build_optimizer(cfg),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="acc")],
+        # Keras leaves XLA off on CPUs ("auto"); on a 2-core AVX2 CPU it trains 1.3-2x faster.
+        jit_compile=cfg.xla,
     )
     # A resumed run draws new synthetic batches rather than replaying the first epochs' seeds.
     cfg.seed = cfg.seed + 1000 * _count_starts(cfg.run_dir)
@@ -182,9 +187,11 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
     return final
 
 
-def load_initial_weights(model, path: Path) -> None:
+def load_initial_weights(model, path: Path, seed: int = 0) -> None:
     """Copy the weights of the model saved in ``path`` (a .keras file or a bundle directory)
-    into ``model``: the same architecture, or the same channels on another input size.
+    into ``model``: the same architecture, the same channels on another input size, or a
+    narrower network on the same input, widened (``widen.widened_weights``, drawing from
+    ``seed``).
 
     Convolutions, batch normalisation and the output layer do not depend on the input size,
     so a network trained on 48-pixel input seeds one on 64-pixel input; only the GWAP weights
@@ -214,8 +221,29 @@ def load_initial_weights(model, path: Path) -> None:
         for mine, theirs in zip(model.weights, source.weights, strict=True)
     ]
     if [tuple(w.shape) for w in model.weights] != [w.shape for w in weights]:
-        raise other
+        if source.inputs[0].shape != model.inputs[0].shape:
+            raise other
+        from hanzi_grader.models.training.widen import widened_weights
+
+        try:
+            weights = widened_weights(source, model, seed=seed)
+        except ValueError:
+            raise other from None
+        log.info("widened %s's weights into %s (Net2Wider)", source.name, model.name)
     model.set_weights(weights)
+
+
+def freeze_blocks(model, blocks: int) -> None:
+    """Keep the convolutions and batch normalisation of blocks 1..``blocks`` as they start.
+
+    Their statistics stay put too (a frozen BatchNormalization runs in inference mode), and
+    their gradients are never computed: the first blocks, at the largest feature maps, cost
+    most of a training step.
+    """
+    prefixes = tuple(f"block{b}_" for b in range(1, blocks + 1))
+    for layer in model.layers:
+        if layer.name.startswith(prefixes):
+            layer.trainable = False
 
 
 def model_file(path: Path | str) -> Path:
