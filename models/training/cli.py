@@ -143,7 +143,8 @@ def contact_sheet(
 @click.option("--mixed-precision/--no-mixed-precision",
               default=_train("mixed_precision"), show_default=True,
               help="bfloat16 compute: faster on GPUs and CPUs with AVX-512 BF16 or AMX; "
-                   "emulated, about 6x slower, on other CPUs.")
+                   "emulated on other CPUs (about 6x slower than float32 without --xla, "
+                   "about as fast with it).")
 @click.option("--xla/--no-xla", default=_train("xla"), show_default=True,
               help="Compile the training step with XLA: 1.3-2x faster in float32 on an AVX2 "
                    "CPU (Keras leaves it off on CPUs).")

@@ -136,7 +136,8 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
     if cfg.mixed_precision:
         if not cpu_has_bfloat16() and not _has_gpu():
             log.warning("--mixed-precision on a CPU without bfloat16 units (no avx512_bf16 "
-                           "or amx_bf16) emulates it: about 6x slower than float32 here")
+                        "or amx_bf16) emulates it: no faster than float32 here (about 6x "
+                        "slower without --xla)")
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     if cfg.frozen_blocks and cfg.init_from is None:
         raise ValueError("--freeze-blocks keeps the starting weights: give --init-from too")
