@@ -276,7 +276,8 @@ def missing_stroke_note(recognition: Recognition) -> str:
 
 @click.command("model-summary")
 @click.option("--arch", default="melnyk-net", show_default=True,
-              help="melnyk-net, melnyk-compact-96, -64, -48, melnyk-tiny-32.")  # fmt: skip
+              help="melnyk-net, melnyk-compact-96, -64, -64-wide5, -48, "
+                   "melnyk-tiny-32.")
 @click.option("--classes", type=click.IntRange(1), default=3755, show_default=True,
               help="Output classes (3756 with the Unknown class).")  # fmt: skip
 def model_summary(arch: str, classes: int) -> None:
