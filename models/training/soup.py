@@ -20,7 +20,8 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
                        start_model: Path | None = None) -> Path:
     """Write ``out_dir/model.keras``: (1 - ``weight``) x the model the run in ``run_dir``
     started from (its ``init_from``, or ``start_model`` if it has moved) + ``weight`` x the
-    run's ``model.keras``. Returns the file; ``ValueError`` if the run has no finished model,
+    run's ``model.keras``; a start narrower than the run's architecture is widened as the
+    run widened it. Returns the file; ``ValueError`` if the run has no finished model,
     or its starting model is missing or not the file it started from."""
     from hanzi_grader.models.bundle import MODEL_FILE
     from hanzi_grader.models.training.train import load_model_file, model_file
@@ -40,9 +41,11 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
     _check_same_start(start_path, config.get("init_from_sha256"))
     # The starting model is the container: a bundle's model is already the serving form.
     model, trained = load_model_file(start_path), load_model_file(trained_path)
+    if [w.shape for w in model.weights] != [w.shape for w in trained.weights]:
+        model = _widened_start(start_path, config)
+        if model is None:
+            raise ValueError(f"{trained_path} and {start_path} are not the same architecture")
     ours, theirs = model.get_weights(), trained.get_weights()
-    if [w.shape for w in ours] != [w.shape for w in theirs]:
-        raise ValueError(f"{trained_path} and {start_path} are not the same architecture")
     model.set_weights([(1.0 - weight) * a + weight * b for a, b in zip(ours, theirs, strict=True)])
     out_dir.mkdir(parents=True, exist_ok=True)
     config["init_from"] = str(start_path)  # where calibrate finds its manifest's lineage
@@ -53,6 +56,23 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
     (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     model.save(out_dir / MODEL_FILE)
     return out_dir / MODEL_FILE
+
+
+def _widened_start(start_path: Path, config: dict):
+    """The run's own starting point when it widened a narrower model (``--init-from`` into a
+    wider architecture): rebuilt the same way, from the run's seed, so the soup interpolates
+    between the two ends of the run. None if the start cannot be widened into the run's
+    architecture."""
+    from hanzi_grader.models.melnyk_net import build_model
+    from hanzi_grader.models.training.datasets import NUM_OUTPUTS
+    from hanzi_grader.models.training.train import load_initial_weights
+
+    try:
+        model = build_model(config.get("arch") or "", num_classes=NUM_OUTPUTS)
+        load_initial_weights(model, start_path, seed=config.get("seed", 0))
+    except ValueError:
+        return None
+    return model
 
 
 def _check_same_start(path: Path, recorded: str | None) -> None:

@@ -73,3 +73,38 @@ def test_a_start_that_changed_since_the_run_began_is_refused(run, tmp_path):
     assert result.exit_code == 0, result.output
     soup = json.loads((tmp_path / "out" / "config.json").read_text())
     assert soup["init_from"] == str(tmp_path / "original.keras")
+
+
+def test_a_run_that_widened_its_start_is_averaged_with_the_widened_start(tmp_path, monkeypatch):
+    """A run --init-from a narrower model (Net2Wider) soups with that start widened as the
+    run widened it: at weight 0 the soup computes what the narrow start did."""
+    import keras
+    from hanzi_grader.models.melnyk_net import ARCHITECTURES, Architecture
+    from hanzi_grader.models.training.train import load_initial_weights
+
+    tiny = ARCHITECTURES["melnyk-tiny-32"]
+    wider = Architecture("melnyk-tiny-32-wide", 32, tiny.width, "test",
+                         block_widths=(tiny.width,) * 3 + (2 * tiny.width,) * 2)
+    monkeypatch.setitem(ARCHITECTURES, wider.name, wider)
+    # Given a narrow start and a wider run that began from it with seed 5
+    narrow = build_model("melnyk-tiny-32", 3756)
+    narrow.save(tmp_path / "start.keras")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    build_model(wider.name, 3756).save(run_dir / "model.keras")
+    (run_dir / "config.json").write_text(json.dumps(
+        {"init_from": str(tmp_path / "start.keras"), "arch": wider.name, "seed": 5}))
+
+    # When it is averaged with weight 0 for the run
+    path = average_with_start(run_dir, tmp_path / "soup", weight=0.0)
+
+    # Then the soup is the run's architecture holding the widened start, drawn with the run's seed
+    soup = keras.saving.load_model(path, compile=False)
+    expected = build_model(wider.name, 3756)
+    load_initial_weights(expected, tmp_path / "start.keras", seed=5)
+    assert len(soup.weights) == len(expected.weights)
+    for a, b in zip(soup.get_weights(), expected.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    x = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
+    np.testing.assert_allclose(soup.predict(x, verbose=0), narrow.predict(x, verbose=0),
+                               atol=2e-3)
