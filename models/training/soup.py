@@ -20,8 +20,8 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
                        start_model: Path | None = None) -> Path:
     """Write ``out_dir/model.keras``: (1 - ``weight``) x the model the run in ``run_dir``
     started from (its ``init_from``, or ``start_model`` if it has moved) + ``weight`` x the
-    run's ``model.keras``; a start narrower than the run's architecture is widened as the
-    run widened it. Returns the file; ``ValueError`` if the run has no finished model,
+    run's ``model.keras``; a start the run converted (widened, or to another input size) is
+    converted again the same way. Returns the file; ``ValueError`` if the run has no finished model,
     or its starting model is missing or not the file it started from."""
     from hanzi_grader.models.bundle import MODEL_FILE
     from hanzi_grader.models.training.train import load_model_file, model_file
@@ -42,7 +42,7 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
     # The starting model is the container: a bundle's model is already the serving form.
     model, trained = load_model_file(start_path), load_model_file(trained_path)
     if [w.shape for w in model.weights] != [w.shape for w in trained.weights]:
-        model = _widened_start(start_path, config)
+        model = _start_as_the_run_loaded_it(start_path, config)
         if model is None:
             raise ValueError(f"{trained_path} and {start_path} are not the same architecture")
     ours, theirs = model.get_weights(), trained.get_weights()
@@ -58,11 +58,11 @@ def average_with_start(run_dir: Path, out_dir: Path, weight: float = 0.5,
     return out_dir / MODEL_FILE
 
 
-def _widened_start(start_path: Path, config: dict):
-    """The run's own starting point when it widened a narrower model (``--init-from`` into a
-    wider architecture): rebuilt the same way, from the run's seed, so the soup interpolates
-    between the two ends of the run. None if the start cannot be widened into the run's
-    architecture."""
+def _start_as_the_run_loaded_it(start_path: Path, config: dict):
+    """The run's own starting point when ``--init-from`` converted the start (widened a
+    narrower network, or resized its pooling to another input size): rebuilt by the same
+    ``load_initial_weights``, from the run's seed, so the soup interpolates between the two
+    ends of the run. None if the start cannot be loaded into the run's architecture."""
     from hanzi_grader.models.melnyk_net import build_model
     from hanzi_grader.models.training.datasets import NUM_OUTPUTS
     from hanzi_grader.models.training.train import load_initial_weights

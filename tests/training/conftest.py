@@ -1,4 +1,5 @@
-"""Synthesiser test fixtures: real stroke data (fetched once if absent), a clean style."""
+"""Training test fixtures: real stroke data (fetched once if absent), a clean style, a widened
+tiny architecture."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hanzi_grader.models.melnyk_net import ARCHITECTURES, Architecture
 from hanzi_grader.models.training.handwriting_style import HandwritingStyle
 from hanzi_grader.models.training.strokes import StrokeData, StrokeDataMissing, fetch_strokes
 
@@ -21,6 +23,16 @@ def stroke_data() -> StrokeData:
     except StrokeDataMissing:
         fetch_strokes()
         return StrokeData.load()
+
+
+@pytest.fixture
+def wider_tiny(monkeypatch) -> Architecture:
+    """The tiny network with blocks 4 and 5 twice as wide (as compact-64-wide5 is to compact-64)."""
+    tiny = ARCHITECTURES["melnyk-tiny-32"]
+    wider = Architecture("melnyk-tiny-32-wide", 32, tiny.width, "test",
+                         block_widths=(tiny.width,) * 3 + (2 * tiny.width,) * 2)
+    monkeypatch.setitem(ARCHITECTURES, wider.name, wider)
+    return wider
 
 
 @pytest.fixture

@@ -75,17 +75,13 @@ def test_a_start_that_changed_since_the_run_began_is_refused(run, tmp_path):
     assert soup["init_from"] == str(tmp_path / "original.keras")
 
 
-def test_a_run_that_widened_its_start_is_averaged_with_the_widened_start(tmp_path, monkeypatch):
+def test_a_run_that_widened_its_start_is_averaged_with_the_widened_start(tmp_path, wider_tiny):
     """A run --init-from a narrower model (Net2Wider) soups with that start widened as the
     run widened it: at weight 0 the soup computes what the narrow start did."""
     import keras
-    from hanzi_grader.models.melnyk_net import ARCHITECTURES, Architecture
     from hanzi_grader.models.training.train import load_initial_weights
 
-    tiny = ARCHITECTURES["melnyk-tiny-32"]
-    wider = Architecture("melnyk-tiny-32-wide", 32, tiny.width, "test",
-                         block_widths=(tiny.width,) * 3 + (2 * tiny.width,) * 2)
-    monkeypatch.setitem(ARCHITECTURES, wider.name, wider)
+    wider = wider_tiny
     # Given a narrow start and a wider run that began from it with seed 5
     narrow = build_model("melnyk-tiny-32", 3756)
     narrow.save(tmp_path / "start.keras")

@@ -8,21 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hanzi_grader.models.melnyk_net import ARCHITECTURES, Architecture, build_model
+from hanzi_grader.models.melnyk_net import build_model
 from hanzi_grader.models.training.datasets import NUM_OUTPUTS
 from hanzi_grader.models.training.train import TrainConfig, load_initial_weights, train
 from hanzi_grader.models.training.widen import widened_weights
-
-TINY = ARCHITECTURES["melnyk-tiny-32"]
-
-
-@pytest.fixture
-def wider_tiny(monkeypatch) -> Architecture:
-    """The tiny network with blocks 4 and 5 twice as wide (as compact-64-wide5 is to compact-64)."""
-    wider = Architecture("melnyk-tiny-32-wide", 32, TINY.width, "test",
-                         block_widths=(TINY.width,) * 3 + (2 * TINY.width,) * 2)
-    monkeypatch.setitem(ARCHITECTURES, wider.name, wider)
-    return wider
 
 
 def _trained_looking(model, seed: int = 1) -> None:
