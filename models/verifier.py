@@ -65,6 +65,16 @@ def build_templates(
     return l2_normalize(sums), mask
 
 
+def nearest_similarities(
+    embeddings: np.ndarray, templates: np.ndarray, outside_templates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(known, outside)``: each (unit) embedding's similarity to its nearest known class's
+    template and to its nearest template of a character outside the set."""
+    embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+    return ((embeddings @ templates.T).max(axis=1),
+            (embeddings @ outside_templates.T).max(axis=1))
+
+
 def outside_gaps(
     embeddings: np.ndarray,
     templates: np.ndarray,
@@ -74,11 +84,9 @@ def outside_gaps(
     """How much nearer each (unit) embedding lies to the nearest template of a character
     outside the set than to the nearest known class's template, whose similarity counts at
     ``known_share`` (zeros without outside templates)."""
-    embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
     if not len(outside_templates):
-        return np.zeros(len(embeddings), dtype=np.float32)
-    known = (embeddings @ templates.T).max(axis=1)
-    outside = (embeddings @ outside_templates.T).max(axis=1)
+        return np.zeros(len(np.atleast_2d(embeddings)), dtype=np.float32)
+    known, outside = nearest_similarities(embeddings, templates, outside_templates)
     return (outside - known_share * known).astype(np.float32)
 
 

@@ -56,7 +56,6 @@ from hanzi_grader.models.training.probes import VerificationSet, make_verificati
 from hanzi_grader.models.training.scoring import (
     Outputs,
     forward,
-    gaps_of,
     knownness,
     similarities,
     verifier_rates,
@@ -69,6 +68,7 @@ from hanzi_grader.models.verifier import (
     build_templates,
     completeness_scores,
     match_scores,
+    nearest_similarities,
     unknown_scores,
 )
 from tqdm import tqdm
@@ -269,8 +269,12 @@ def choose_thresholds(
         )
         unknown_correct = np.concatenate([correct, stress_cases.where("correct")])
         unknown = np.concatenate([unknown, np.zeros(len(stress_cases), dtype=bool)])
-    gaps = ({share: gaps_of(unknown_outputs, templates, outside, share)
-             for share in KNOWN_SHARES} if outside is not None and len(outside) else None)
+    gaps = None
+    if outside is not None and len(outside):  # the two matmuls once, not once per share
+        known, nearest_outside = nearest_similarities(unknown_outputs.embeddings, templates,
+                                                      outside)
+        gaps = {share: (nearest_outside - share * known).astype(np.float32)
+                for share in KNOWN_SHARES}
     unknown_probability, unknown_confidence, outside_weight, known_share = (
         choose_unknown_thresholds(unknown_outputs, unknown_correct, unknown, cfg, gaps)
     )
