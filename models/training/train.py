@@ -85,13 +85,17 @@ def _ema_options(cfg: TrainConfig) -> dict:
 
 
 class ThroughputLogger:
-    """Adds ``img/s`` to the progress bar and writes one JSON line per epoch to the run log."""
+    """Adds ``img/s`` to the progress bar, says how long the run has left after each epoch,
+    and writes one JSON line per epoch to the run log."""
 
     def __new__(cls, batch_size: int, log_path: Path):
         keras = _keras()
 
         class _Callback(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
+                # said here, not at the epoch's end, where Keras's bar has not ended its line
+                if getattr(self, "time_left", None) and (self.params or {}).get("verbose"):
+                    print(self.time_left, flush=True)
                 self.start = time.perf_counter()
                 self.seen = 0
 
@@ -105,6 +109,14 @@ class ThroughputLogger:
                 record = {"epoch": epoch + 1, "time": time.time()}
                 record.update({k: float(v) for k, v in (logs or {}).items()})
                 record["img/s"] = round(self.seen / elapsed, 1)
+                # Keras's bar times one epoch; how long the whole run has left decides
+                # whether it fits the time there is, so say it before the next epoch.
+                epochs_left = (self.params or {}).get("epochs", epoch + 1) - epoch - 1
+                record["epochs_left"] = epochs_left
+                record["minutes_left"] = round(epochs_left * elapsed / 60, 1)
+                self.time_left = (
+                    f"{epochs_left} epoch{'s' * (epochs_left > 1)} left, about "
+                    f"{record['minutes_left']:g} minutes at {record['img/s']:g} images/s")
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
 

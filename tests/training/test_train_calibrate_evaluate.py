@@ -47,9 +47,11 @@ def test_a_longer_run_in_the_same_directory_resumes_after_the_last_epoch(trained
     longer = dict(TINY, samples_per_class=96)  # three epochs
     train(TrainConfig(run_dir=trained_run, classes=list("十口人大"), real_fraction=0.0,
                       **longer), verbose=0)
-    epochs = [json.loads(line)["epoch"] for line in
-              (trained_run / "log.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3]
+    records = [json.loads(line) for line in (trained_run / "log.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in records] == [1, 2, 3]
+    # what is left counts to the end of each run: two epochs, then three resumed after two
+    assert [record["epochs_left"] for record in records] == [1, 0, 0]
+    assert all(record["minutes_left"] >= 0 for record in records)
 
 
 def test_a_run_with_a_moving_average_saves_the_average_and_resumes(tmp_path: Path):
