@@ -22,7 +22,7 @@ from hanzi_grader.models.missing_stroke import name_missing_stroke
 from hanzi_grader.models.preprocessing import ImageSource, load_image, preprocess
 from hanzi_grader.models.results import Candidate, Recognition
 from hanzi_grader.models.runtime import build_forward, resolve_runtime, runtime_name
-from hanzi_grader.models.verifier import decide_verdict, is_unknown, l2_normalize
+from hanzi_grader.models.verifier import decide_verdict, gap_of_nearest, is_unknown, l2_normalize
 from PIL import Image
 
 from hanzi_grader.errors import HanziError, InvalidTarget
@@ -122,10 +122,9 @@ class Recognizer:
                                    tf.constant(self.bundle.outside_templates.T))
         known, outside = self._gap_templates
         embeddings = tf.constant(embeddings, dtype=tf.float32)
-        gaps = (tf.reduce_max(tf.matmul(embeddings, outside), axis=1)
-                - self.manifest.thresholds.known_share
-                * tf.reduce_max(tf.matmul(embeddings, known), axis=1))
-        return gaps.numpy()
+        return gap_of_nearest(tf.reduce_max(tf.matmul(embeddings, known), axis=1).numpy(),
+                              tf.reduce_max(tf.matmul(embeddings, outside), axis=1).numpy(),
+                              self.manifest.thresholds.known_share)
 
     def _one(
         self,

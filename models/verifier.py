@@ -86,8 +86,13 @@ def outside_gaps(
     ``known_share`` (zeros without outside templates)."""
     if not len(outside_templates):
         return np.zeros(len(np.atleast_2d(embeddings)), dtype=np.float32)
-    known, outside = nearest_similarities(embeddings, templates, outside_templates)
-    return (outside - known_share * known).astype(np.float32)
+    return gap_of_nearest(*nearest_similarities(embeddings, templates, outside_templates),
+                          known_share)
+
+
+def gap_of_nearest(known: np.ndarray, outside: np.ndarray, known_share: float) -> np.ndarray:
+    """The outside gap from the nearest similarities (``nearest_similarities``)."""
+    return (np.asarray(outside) - known_share * np.asarray(known)).astype(np.float32)
 
 
 def similarities(embeddings: np.ndarray, templates: np.ndarray, targets: np.ndarray) -> np.ndarray:

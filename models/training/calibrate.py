@@ -67,6 +67,7 @@ from hanzi_grader.models.verifier import (
     build_stroke_templates,
     build_templates,
     completeness_scores,
+    gap_of_nearest,
     match_scores,
     nearest_similarities,
     unknown_scores,
@@ -273,8 +274,7 @@ def choose_thresholds(
     if outside is not None and len(outside):  # the two matmuls once, not once per share
         known, nearest_outside = nearest_similarities(unknown_outputs.embeddings, templates,
                                                       outside)
-        gaps = {share: (nearest_outside - share * known).astype(np.float32)
-                for share in KNOWN_SHARES}
+        gaps = {share: gap_of_nearest(known, nearest_outside, share) for share in KNOWN_SHARES}
     unknown_probability, unknown_confidence, outside_weight, known_share = (
         choose_unknown_thresholds(unknown_outputs, unknown_correct, unknown, cfg, gaps)
     )
