@@ -92,9 +92,11 @@ class ThroughputLogger:
         keras = _keras()
 
         class _Callback(keras.callbacks.Callback):
+            time_left = ""  # what the last epoch's end found; none before the first
+
             def on_epoch_begin(self, epoch, logs=None):
                 # said here, not at the epoch's end, where Keras's bar has not ended its line
-                if getattr(self, "time_left", None) and (self.params or {}).get("verbose"):
+                if self.time_left and (self.params or {}).get("verbose"):
                     print(self.time_left, flush=True)
                 self.start = time.perf_counter()
                 self.seen = 0
