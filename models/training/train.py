@@ -198,6 +198,9 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
     final = cfg.run_dir / "model.keras"
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("float32")
+    # Freezing is the run's choice (config.json keeps it), not the weights': a model that
+    # says its first blocks are fixed would keep them fixed wherever it is trained next.
+    freeze_blocks(model, 0)
     model.save(final)
     return final
 
@@ -247,7 +250,8 @@ def load_initial_weights(model, path: Path, seed: int = 0) -> None:
 
 
 def freeze_blocks(model, blocks: int) -> None:
-    """Keep the convolutions and batch normalisation of blocks 1..``blocks`` as they start.
+    """Keep the convolutions and batch normalisation of blocks 1..``blocks`` as they start,
+    and every other layer trainable (0 unfreezes all).
 
     Their statistics stay put too (a frozen BatchNormalization runs in inference mode), and
     their gradients are never computed: the first blocks, at the largest feature maps, cost
@@ -255,8 +259,7 @@ def freeze_blocks(model, blocks: int) -> None:
     """
     prefixes = tuple(f"block{b}_" for b in range(1, blocks + 1))
     for layer in model.layers:
-        if layer.name.startswith(prefixes):
-            layer.trainable = False
+        layer.trainable = not layer.name.startswith(prefixes)
 
 
 def model_file(path: Path | str) -> Path:

@@ -81,6 +81,7 @@ def test_frozen_blocks_keep_their_starting_weights(tmp_path: Path):
                if not np.array_equal(np.asarray(w), before)}
     assert not any(name.startswith(("block1_", "block2_")) for name in changed)
     assert {"block3_conv1", "block5_conv3", "predictions"} <= changed
+    assert all(layer.trainable for layer in trained.layers)  # the freeze was the run's
     assert json.loads((tmp_path / "run" / "config.json").read_text())["frozen_blocks"] == 2
 
 
