@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from hanzi_grader.models.charset import CLASSES
@@ -77,6 +77,9 @@ class SampleGenerator:
     # soft-edged as a small scanned cell is at a larger input (see the training journal,
     # 6 December evening: a 96-pixel network that never saw them misread real-dev).
     small_render_fraction: float = 0.0
+    # The writer of the last render when it was a real writer's sample, else None: what
+    # evaluation counts per writer.
+    last_writer: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
@@ -136,9 +139,11 @@ class SampleGenerator:
         if label == self.unknown_label:
             return render_unknown(rng, size=size, style=self.style, fonts=self.fonts)[0]
         char = self.classes[label]
+        self.last_writer = None
         if self.real_fraction and rng.random() < self.real_fraction:
             sample = self.trajectories.of_class(char, rng)
             if sample is not None:
+                self.last_writer = sample.writer
                 return render_trajectory(sample, rng, size=size)
         source = rng.random()
         if source < self.font_fraction:

@@ -114,3 +114,17 @@ def test_the_manifest_names_the_real_writers_wherever_they_were_used():
                   "init_from": {"file": "a/model.keras", "training": {"real_fraction": 0.7}}}
     assert REAL_SOURCE in training_data(descendant, calibrated_on_real=False)
     assert all(source in training_data(synthetic, False) for source in SYNTHETIC_SOURCES)
+
+
+def test_the_generator_names_the_writer_of_a_real_render_and_none_of_a_synthetic_one(
+        tiny_parts):
+    from hanzi_grader.models.training.samples import SampleGenerator
+
+    rng = np.random.default_rng(0)
+    real = SampleGenerator(classes="十口", size=32, unknown_fraction=0.0, real_fraction=1.0,
+                           trajectory_dir=str(tiny_parts), real_writers="evaluation")
+    real.sample(0, rng)
+    assert real.last_writer == 1231  # the tiny parts' only evaluation writer
+    synthetic = SampleGenerator(classes="十口", size=32, unknown_fraction=0.0)
+    synthetic.sample(0, rng)
+    assert synthetic.last_writer is None
