@@ -7,10 +7,12 @@ evaluation writers and real-dev stay out). It writes ``model-int8.xml``/``.bin``
 bundle and records their sha256, and that of the ``model.keras`` they came from, in the
 manifest; the service serves them with ``HANZI_INFERENCE_PRECISION=int8``.
 
-The verifier's thresholds were chosen in float32 and are kept: the report gives how often the
-int8 network's top-1 answer is float32's on held-out renders, and ``hanzi evaluate`` under
-int8 the figures. Full bias correction, not NNCF's fast one: on the shipped bundle the fast
-one cost 2-4 points of top-1 on the calibration writers, the full one 0.35.
+The verifier's thresholds were chosen in float32 and are kept (chosen again on the int8
+network's outputs they won nothing back: training journal, 7 December): the report gives how
+often the int8 network's top-1 answer is float32's on held-out renders, and ``hanzi
+evaluate`` under int8 the figures. Full bias correction, not NNCF's fast one: on the
+shipped bundle the fast one cost 2-4 points of top-1 on the calibration writers, the full
+one 0.35.
 """
 
 from __future__ import annotations
