@@ -136,10 +136,10 @@ class SampleGenerator:
         # they were.
         if self.small_render_fraction and rng.random() < self.small_render_fraction:
             size = max(MIN_SMALL_RENDER, round(size * rng.uniform(*SMALL_RENDER_SCALE)))
+        self.last_writer = None
         if label == self.unknown_label:
             return render_unknown(rng, size=size, style=self.style, fonts=self.fonts)[0]
         char = self.classes[label]
-        self.last_writer = None
         if self.real_fraction and rng.random() < self.real_fraction:
             sample = self.trajectories.of_class(char, rng)
             if sample is not None:

@@ -125,6 +125,8 @@ def test_the_generator_names_the_writer_of_a_real_render_and_none_of_a_synthetic
                            trajectory_dir=str(tiny_parts), real_writers="evaluation")
     real.sample(0, rng)
     assert real.last_writer == 1231  # the tiny parts' only evaluation writer
+    real.sample(real.unknown_label, rng)
+    assert real.last_writer is None  # not left over from the render before
     synthetic = SampleGenerator(classes="十口", size=32, unknown_fraction=0.0)
     synthetic.sample(0, rng)
     assert synthetic.last_writer is None
