@@ -117,9 +117,8 @@ def top1_by_writer(outputs: Outputs, labels: np.ndarray,
                    writers: list[int | None]) -> dict[str, float]:
     """Top-1 of each writer's samples (renders that fell back to synthetic ones left out):
     ten writers are few, and a few very cursive ones weigh on the mean."""
-    right = outputs.top(1)[:, 0] == labels
     by = np.array([-1 if writer is None else writer for writer in writers])
-    return {str(writer): round(float(right[by == writer].mean()), 4)
+    return {str(writer): accuracy(outputs.rows(by == writer), labels[by == writer])["top1"]
             for writer in np.unique(by[by >= 0])}
 
 
@@ -186,7 +185,7 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
     thresholds, templates = recognizer.manifest.thresholds, recognizer.bundle.templates
     strokes, outside = recognizer.bundle.stroke_templates, recognizer.bundle.outside_templates
     if known.any():
-        subset = Outputs(outputs.probabilities[known], outputs.embeddings[known])
+        subset = outputs.rows(known)
         own = labels_array[known]
         others = _other_targets(own, np.random.default_rng(EVALUATION_SEED))
         gaps = gaps_of(subset, templates, outside, thresholds.known_share)
@@ -198,7 +197,7 @@ def evaluate_labelled(recognizer: Recognizer, samples: list[LabelledImage]) -> d
             float(unknown_flags(subset, thresholds, gaps).mean()), 4
         )
     if (~known).any():
-        subset = Outputs(outputs.probabilities[~known], outputs.embeddings[~known])
+        subset = outputs.rows(~known)
         gaps = gaps_of(subset, templates, outside, thresholds.known_share)
         result["unknown_flagged_out_of_set"] = round(
             float(unknown_flags(subset, thresholds, gaps).mean()), 4

@@ -34,6 +34,10 @@ class Outputs:
     probabilities: np.ndarray  # (n, 3756) float32
     embeddings: np.ndarray  # (n, dim) float32, unit length
 
+    def rows(self, mask: np.ndarray) -> Outputs:
+        """The outputs of the images that ``mask`` selects."""
+        return Outputs(self.probabilities[mask], self.embeddings[mask])
+
     def top(self, k: int) -> np.ndarray:
         """(n, k) indices of the k most probable of the 3755 known classes, best first."""
         known = self.probabilities[:, :LEVEL1_COUNT]
