@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                         "Average a continuation with the model it started from."),
     "compare-models": ("models.training.cli:compare_models_command",
                        "Score models on the calibration writers, to choose one."),
+    "writer-weights": ("models.training.cli:writer_weights_command",
+                       "Weigh training writers by how badly a model reads them."),
     "calibrate": ("models.training.cli:calibrate_command", "Build templates and thresholds."),
     "calibrate-missing-stroke": ("models.training.cli:calibrate_missing_stroke_command",
                                  "Choose a bundle's thresholds for naming missing strokes."),

@@ -124,6 +124,10 @@ def contact_sheet(
               help="The olhwdb11 folder of part-NN.npz files (default: HANZI_TRAJECTORIES, "
                    "else ../shared/olhwdb11 beside the checkout). Writers 1221-1240 are held "
                    "out for validation.")
+@click.option("--writer-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="A JSON file of writer number to weight (`hanzi writer-weights` writes one): "
+                   "real samples are drawn in proportion to their writer's weight.")
 @click.option("--small-renders", "small_render_fraction", type=click.FloatRange(0, 1),
               default=_train("small_render_fraction"), show_default=True,
               help="Share of samples drawn at 45-90 % of the input size and enlarged, soft "
@@ -215,6 +219,31 @@ def compare_models_command(models: tuple[Path, ...], samples: int,
     except (HanziError, ValueError, OSError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(format_scores(scores))
+
+
+@click.command("writer-weights")
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--per-writer", type=click.IntRange(10), default=60, show_default=True,
+              help="Renders of each training writer that the model reads.")
+@click.option("--trajectories", "trajectory_dir",
+              type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The olhwdb11 folder (default: HANZI_TRAJECTORIES, else ../shared/olhwdb11).")
+def writer_weights_command(model: Path, out: Path, per_writer: int,
+                           trajectory_dir: Path | None) -> None:
+    """Write OUT, a JSON weight per training writer: more for the writers MODEL (a .keras
+    file, run folder or bundle) reads worst, for `hanzi train --writer-weights OUT`."""
+    from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
+    from hanzi_grader.models.training.writer_weights import write_writer_weights
+
+    try:
+        top1 = write_writer_weights(model, out, resolve_trajectory_dir(trajectory_dir),
+                                    per_writer)
+    except (HanziError, ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    values = list(top1.values())
+    click.echo(f"{len(values)} writers, top-1 {sum(values) / len(values):.2%} on average, "
+               f"{min(values):.0%} to {max(values):.0%}; weights in {out}")
 
 
 @click.command("calibrate")

@@ -45,6 +45,9 @@ class TrainConfig:
     # synthesiser's handwriting, brush and fonts. 0 is the synthetic-only recipe.
     real_fraction: float = 0.7
     trajectory_dir: Path | None = None  # the olhwdb11 parts; None: default_trajectory_dir()
+    # A JSON file of writer number to weight (``hanzi writer-weights``): a class's real samples
+    # are drawn in proportion to their writer's weight, e.g. more of the writers it misreads.
+    writer_weights: Path | None = None
     # Share of samples drawn small and enlarged, as small scanned cells are at a large input.
     small_render_fraction: float = 0.0
     mixed_precision: bool = False
@@ -74,6 +77,7 @@ class TrainConfig:
         data["gnt_files"] = [str(p) for p in self.gnt_files]
         data["init_from"] = str(self.init_from) if self.init_from else None
         data["trajectory_dir"] = str(self.trajectory_dir) if self.trajectory_dir else None
+        data["writer_weights"] = str(self.writer_weights) if self.writer_weights else None
         return json.dumps(data, ensure_ascii=False, indent=2)
 
 

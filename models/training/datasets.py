@@ -39,6 +39,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         incomplete_fraction: float = 0.0,
         real_fraction: float = 0.0,
         trajectory_dir: str | None = None,
+        writer_weights: str | None = None,
         small_render_fraction: float = 0.0,
         workers: int = 1,
         **kwargs,
@@ -53,6 +54,7 @@ class SyntheticBatches(keras.utils.PyDataset):
         self.incomplete_fraction = incomplete_fraction
         self.real_fraction = real_fraction
         self.trajectory_dir = trajectory_dir
+        self.writer_weights = writer_weights
         self.small_render_fraction = small_render_fraction
         self.epoch = 0
         self._generator = None
@@ -78,6 +80,7 @@ class SyntheticBatches(keras.utils.PyDataset):
                 incomplete_fraction=self.incomplete_fraction,
                 real_fraction=self.real_fraction,
                 trajectory_dir=self.trajectory_dir,
+                writer_weights=self.writer_weights,
                 small_render_fraction=self.small_render_fraction,
                 seed=self.seed,
             )

@@ -73,6 +73,8 @@ class SampleGenerator:
     real_fraction: float = 0.0
     trajectory_dir: str | None = None
     real_writers: str = "training"
+    # A JSON file of writer number to weight: real samples are drawn in proportion to it.
+    writer_weights: str | None = None
     # Share of samples drawn at SMALL_RENDER_SCALE of their size and enlarged by preprocessing,
     # soft-edged as a small scanned cell is at a larger input (see the training journal,
     # 6 December evening: a 96-pixel network that never saw them misread real-dev).
@@ -119,7 +121,8 @@ class SampleGenerator:
     @property
     def trajectories(self) -> Trajectories:
         """The real writers' samples (loaded once per process, on first use)."""
-        return shared_trajectories(str(self.trajectory_dir), self.real_writers)
+        return shared_trajectories(str(self.trajectory_dir), self.real_writers,
+                                   self.writer_weights)
 
     def for_worker(self, index: int) -> SampleGenerator:
         """A copy with its own independent random stream, for worker process ``index``."""

@@ -44,6 +44,7 @@ def make_dataset(cfg: TrainConfig, input_size: int):
         incomplete_fraction=cfg.incomplete_fraction,
         real_fraction=cfg.real_fraction,
         trajectory_dir=str(cfg.trajectory_dir) if cfg.trajectory_dir else None,
+        writer_weights=str(cfg.writer_weights) if cfg.writer_weights else None,
         small_render_fraction=cfg.small_render_fraction,
         workers=cfg.workers,
     )
@@ -322,6 +323,8 @@ def _portable(record: dict) -> dict:
     record["gnt_files"] = [Path(p).name for p in record.get("gnt_files") or []]
     if record.get("trajectory_dir"):
         record["trajectory_dir"] = Path(record["trajectory_dir"]).name
+    if record.get("writer_weights"):
+        record["writer_weights"] = Path(record["writer_weights"]).name
     init = record.get("init_from")
     if isinstance(init, str):
         path = Path(init)

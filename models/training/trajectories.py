@@ -14,8 +14,10 @@ source.
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -186,12 +188,14 @@ class Trajectories:
     """
 
     def __init__(self, parts: Iterable[Part], *, writers: Iterable[int] | None = None,
-                 exclude: Iterable[int] = ()) -> None:
+                 exclude: Iterable[int] = (),
+                 writer_weights: Mapping[int, float] | None = None) -> None:
         keep_writers = list(writers) if writers is not None else None
         dropped = list(exclude)
         self.parts: list[Part] = []
         rows: list[np.ndarray] = []
         codes: list[np.ndarray] = []
+        row_writers: list[np.ndarray] = []
         for part in parts:
             mask = np.isin(part.chars, _KNOWN_CODES)
             if keep_writers is not None:
@@ -202,6 +206,7 @@ class Trajectories:
             if len(index):
                 rows.append(np.stack([np.full(len(index), len(self.parts)), index], 1))
                 codes.append(part.chars[index])
+                row_writers.append(part.writers[index])
                 self.parts.append(part)
         if not rows:
             raise TrajectoryDataError("no trajectory samples left for these writers")
@@ -213,6 +218,16 @@ class Trajectories:
         ends = np.append(starts[1:], len(order))
         self._span = {chr(int(c)): (int(s), int(e))
                       for c, s, e in zip(unique, starts, ends, strict=True)}
+        # With writer weights, a class's sample is drawn in proportion to its writer's weight:
+        # one cumulative sum over all rows serves every class, as a class is one span of it.
+        self.writers = np.concatenate(row_writers)[order]  # (samples,): each row's writer
+        self._cumulative: np.ndarray | None = None
+        if writer_weights:
+            lookup = np.ones(int(self.writers.max()) + 1)
+            for writer, weight in writer_weights.items():
+                if 0 <= writer < len(lookup):
+                    lookup[writer] = weight
+            self._cumulative = np.concatenate([[0.0], np.cumsum(lookup[self.writers])])
 
     @classmethod
     def load(cls, directory: Path, **kwargs) -> Trajectories:
@@ -241,18 +256,43 @@ class Trajectories:
         start, end = self._span.get(char, (0, 0))
         if end <= start:
             return None
-        return self.sample(int(rng.integers(start, end)))
+        if self._cumulative is None:
+            return self.sample(int(rng.integers(start, end)))
+        low, high = self._cumulative[start], self._cumulative[end]
+        k = int(np.searchsorted(self._cumulative, low + rng.random() * (high - low),
+                                side="right")) - 1
+        return self.sample(min(max(k, start), end - 1))
+
+
+def load_writer_weights(path: Path) -> dict[int, float]:
+    """A JSON object of writer number to sampling weight (``hanzi writer-weights`` writes one).
+
+    Writers it does not name weigh 1.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        weights = {int(writer): float(weight) for writer, weight in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise TrajectoryDataError(
+            f"{path}: not a JSON object of writer number to weight ({error})") from None
+    if not all(math.isfinite(w) and w > 0 for w in weights.values()):
+        raise TrajectoryDataError(f"{path}: writer weights must be positive numbers")
+    return weights
 
 
 @lru_cache(maxsize=4)
-def shared_trajectories(directory: str, writers: str = "training") -> Trajectories:
-    """The samples of ``directory`` by one of the ``WRITER_SETS``, loaded once per process."""
+def shared_trajectories(directory: str, writers: str = "training",
+                        writer_weights: str | None = None) -> Trajectories:
+    """The samples of ``directory`` by one of the ``WRITER_SETS``, loaded once per process,
+    drawn by the weights of the ``writer_weights`` file when one is given."""
     if writers not in WRITER_SETS:
         raise ValueError(f"unknown writer set {writers!r}; choose from {sorted(WRITER_SETS)}")
     chosen = WRITER_SETS[writers]
+    weights = load_writer_weights(Path(writer_weights)) if writer_weights else None
     if chosen is None:
-        return Trajectories.load(Path(directory), exclude=HELDOUT_WRITERS)
-    return Trajectories.load(Path(directory), writers=chosen)
+        return Trajectories.load(Path(directory), exclude=HELDOUT_WRITERS,
+                                 writer_weights=weights)
+    return Trajectories.load(Path(directory), writers=chosen, writer_weights=weights)
 
 
 def real_style() -> HandwritingStyle:
