@@ -167,6 +167,10 @@ def train(cfg: TrainConfig, *, verbose: int = 1) -> Path:
         from hanzi_grader.models.training.trajectories import resolve_trajectory_dir
 
         cfg.trajectory_dir = resolve_trajectory_dir(cfg.trajectory_dir)
+    if cfg.writer_weights:
+        from hanzi_grader.models.training.trajectories import load_writer_weights
+
+        load_writer_weights(cfg.writer_weights)  # a bad file is named now, not in a worker
     cfg.init_from_sha256 = _starting_sha256(cfg)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / RUN_CONFIG_FILE).write_text(cfg.to_json())

@@ -218,9 +218,9 @@ class Trajectories:
         ends = np.append(starts[1:], len(order))
         self._span = {chr(int(c)): (int(s), int(e))
                       for c, s, e in zip(unique, starts, ends, strict=True)}
+        self.writers = np.concatenate(row_writers)[order]  # (samples,): each row's writer
         # With writer weights, a class's sample is drawn in proportion to its writer's weight:
         # one cumulative sum over all rows serves every class, as a class is one span of it.
-        self.writers = np.concatenate(row_writers)[order]  # (samples,): each row's writer
         self._cumulative: np.ndarray | None = None
         if writer_weights:
             lookup = np.ones(int(self.writers.max()) + 1)

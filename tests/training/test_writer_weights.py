@@ -48,6 +48,17 @@ def test_a_weights_file_that_is_not_writer_to_positive_number_is_refused(tmp_pat
             load_writer_weights(tmp_path / name)
 
 
+def test_train_names_a_bad_weights_file_before_it_starts(tiny_parts, tmp_path):
+    bad = tmp_path / "weights.json"
+    bad.write_text('{"1001": -1}')
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "run"), "--arch", "melnyk-tiny-32",
+                                      "--trajectories", str(tiny_parts),
+                                      "--writer-weights", str(bad)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "weights.json: writer weights must be positive" in result.output
+    assert not (tmp_path / "run" / "log.jsonl").exists()
+
+
 def test_writers_read_worse_weigh_more_within_bounds():
     weights = weights_from_top1({1: 0.9, 2: 0.7, 3: 0.5, 4: 0.999, 5: 0.0})
     assert weights[5] > weights[3] > weights[2] > weights[1] > weights[4]
